@@ -1,0 +1,1 @@
+"""One module per command-line verb; cli.py imports them only when used."""

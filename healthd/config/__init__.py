@@ -1,0 +1,1 @@
+"""Reading ldirectord.cf into the Config model (lexer, parser, builder, resolver)."""

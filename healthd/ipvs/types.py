@@ -1,0 +1,196 @@
+"""IPVS value types: service and destination keys, their settings, a table, and operations.
+
+Pure values with readable __str__ for logs; no I/O, no pyroute2. The driver turns Ops into
+netlink messages, the reconciler produces them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+
+IPAddress = IPv4Address | IPv6Address
+
+
+class Protocol(enum.StrEnum):
+    """Service protocol; FWM marks a firewall-mark service (no address, no port)."""
+
+    TCP = "tcp"
+    UDP = "udp"
+    SCTP = "sctp"
+    FWM = "fwm"
+
+
+class Method(enum.StrEnum):
+    """Forwarding method as the kernel names it (ldirectord: masq, gate, ipip)."""
+
+    MASQ = "masq"  # NAT
+    ROUTE = "route"  # direct routing, ldirectord "gate"
+    TUNNEL = "tunnel"  # IP-in-IP, ldirectord "ipip"
+
+
+def _host(address: IPAddress) -> str:
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ServiceKey:
+    """Identity of a virtual service: protocol address:port, or a firewall mark and family."""
+
+    proto: Protocol
+    address: IPAddress | None = None
+    port: int = 0
+    fwmark: int = 0
+    family: int = 4  # 4 or 6; for address services it follows the address
+
+    def __post_init__(self) -> None:
+        if self.address is not None and self.address.version != self.family:
+            object.__setattr__(self, "family", self.address.version)
+
+    def __str__(self) -> str:
+        if self.proto is Protocol.FWM:
+            return f"fwm{'6' if self.family == 6 else ''}/{self.fwmark}"
+        assert self.address is not None
+        return f"{self.proto}/{_host(self.address)}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """The settings of a virtual service that the kernel holds."""
+
+    key: ServiceKey
+    scheduler: str = "wrr"
+    persistent: int | None = None  # timeout in seconds; None: not persistent
+    netmask: str | int | None = None  # IPv4 dotted mask, or IPv6 prefix length
+    one_packet: bool = False  # ops
+    sched_flags: frozenset[str] = frozenset()  # e.g. {"sh-fallback", "sh-port"}
+
+    def __str__(self) -> str:
+        parts = [str(self.key), f"sched={self.scheduler}"]
+        if self.persistent is not None:
+            parts.append(f"persistent={self.persistent}")
+            if self.netmask is not None:
+                parts.append(f"netmask={self.netmask}")
+        if self.one_packet:
+            parts.append("ops")
+        if self.sched_flags:
+            parts.append("flags=" + ",".join(sorted(self.sched_flags)))
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DestKey:
+    """Identity of a destination inside a service."""
+
+    address: IPAddress
+    port: int
+
+    def __str__(self) -> str:
+        return f"{_host(self.address)}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Dest:
+    """A destination (real server) and the settings the kernel holds for it."""
+
+    key: DestKey
+    weight: int = 1
+    method: Method = Method.ROUTE
+    upper: int = 0  # u-threshold, 0 = unlimited
+    lower: int = 0  # l-threshold
+
+    def __str__(self) -> str:
+        s = f"{self.key} {self.method} w={self.weight}"
+        if self.upper or self.lower:
+            s += f" u={self.upper} l={self.lower}"
+        return s
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Traffic counters of a service or destination as dumped from the kernel."""
+
+    active_conns: int = 0
+    inactive_conns: int = 0
+    persist_conns: int = 0
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    """A service with its destinations, keyed by DestKey, as in a dump or a desired table."""
+
+    service: Service
+    dests: Mapping[DestKey, Dest] = field(default_factory=dict)
+    counters: Counters | None = field(default=None, compare=False)
+    dest_counters: Mapping[DestKey, Counters] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A whole IPVS table (or the owned part of one), keyed by ServiceKey."""
+
+    services: Mapping[ServiceKey, ServiceEntry] = field(default_factory=dict)
+
+
+# --- operations ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddService:
+    service: Service
+
+    def __str__(self) -> str:
+        return f"add-service {self.service}"
+
+
+@dataclass(frozen=True, slots=True)
+class EditService:
+    service: Service
+
+    def __str__(self) -> str:
+        return f"edit-service {self.service}"
+
+
+@dataclass(frozen=True, slots=True)
+class DelService:
+    key: ServiceKey
+
+    def __str__(self) -> str:
+        return f"del-service {self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class AddDest:
+    service: ServiceKey
+    dest: Dest
+
+    def __str__(self) -> str:
+        return f"add-dest {self.service} {self.dest}"
+
+
+@dataclass(frozen=True, slots=True)
+class EditDest:
+    service: ServiceKey
+    dest: Dest
+
+    def __str__(self) -> str:
+        return f"edit-dest {self.service} {self.dest}"
+
+
+@dataclass(frozen=True, slots=True)
+class DelDest:
+    service: ServiceKey
+    key: DestKey
+
+    def __str__(self) -> str:
+        return f"del-dest {self.service} {self.key}"
+
+
+Op = AddService | EditService | DelService | AddDest | EditDest | DelDest
