@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
+from typing import Final
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -56,9 +57,58 @@ class ServiceKey:
         return f"{self.proto}/{_host(self.address)}:{self.port}"
 
 
+# kernel: the three scheduler flag bits carry per-scheduler names (ipvsadm's -b words)
+SCHED_FLAG_BITS: Final[Mapping[str, int]] = {
+    "flag-1": 0x08,
+    "flag-2": 0x10,
+    "flag-3": 0x20,
+    "sh-fallback": 0x08,
+    "sh-port": 0x10,
+    "mh-fallback": 0x08,
+    "mh-port": 0x10,
+}
+
+
+def sched_flag_names(scheduler: str, bits: int) -> frozenset[str]:
+    """Return the names ipvsadm uses for scheduler flag bits under this scheduler."""
+    names = {0x08: "flag-1", 0x10: "flag-2", 0x20: "flag-3"}
+    if scheduler in ("sh", "mh"):
+        names = {**names, 0x08: f"{scheduler}-fallback", 0x10: f"{scheduler}-port"}
+    return frozenset(name for bit, name in names.items() if bits & bit)
+
+
+def _canonical_netmask(family: int, netmask: str | int | None) -> str | int | None:
+    # kernel: a persistent service always has a netmask (v4 255.255.255.255, v6 /128), so
+    # None and the full mask are the same setting; valid forms are made uniform, invalid
+    # ones are kept for the driver to refuse with EINVAL.
+    if family == 6:
+        if netmask is None:
+            return 128
+        if isinstance(netmask, str) and netmask.isdigit():
+            return int(netmask)
+        return netmask
+    if netmask is None:
+        return "255.255.255.255"
+    if isinstance(netmask, int) or netmask.isdigit():
+        plen = int(netmask)
+        if 0 <= plen <= 32:
+            return str(IPv4Address((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF))
+        return netmask
+    try:
+        return str(IPv4Address(netmask))
+    except ValueError:
+        return netmask
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
-    """The settings of a virtual service that the kernel holds."""
+    """The settings of a virtual service that the kernel holds.
+
+    Values are canonical after construction, so a desired Service compares equal to the
+    dumped one: the netmask is None unless persistent, else a dotted IPv4 mask or an int
+    IPv6 prefix length (default: the full mask); scheduler flags use ipvsadm's names for
+    the scheduler (flag-1 under sh is sh-fallback).
+    """
 
     key: ServiceKey
     scheduler: str = "wrr"
@@ -66,6 +116,22 @@ class Service:
     netmask: str | int | None = None  # IPv4 dotted mask, or IPv6 prefix length
     one_packet: bool = False  # ops
     sched_flags: frozenset[str] = frozenset()  # e.g. {"sh-fallback", "sh-port"}
+
+    def __post_init__(self) -> None:
+        netmask = None
+        if self.persistent is not None:
+            netmask = _canonical_netmask(self.key.family, self.netmask)
+        object.__setattr__(self, "netmask", netmask)
+        flags = frozenset(self.sched_flags)
+        if flags <= SCHED_FLAG_BITS.keys():
+            bits = sum({SCHED_FLAG_BITS[f] for f in flags})
+            flags = sched_flag_names(self.scheduler, bits)
+        object.__setattr__(self, "sched_flags", flags)
+
+    @property
+    def flag_bits(self) -> int:
+        """Return the scheduler flag bits (unknown names count for nothing)."""
+        return sum({SCHED_FLAG_BITS[f] for f in self.sched_flags if f in SCHED_FLAG_BITS})
 
     def __str__(self) -> str:
         parts = [str(self.key), f"sched={self.scheduler}"]
