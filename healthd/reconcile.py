@@ -1,0 +1,288 @@
+"""Pure reconciliation: what the IPVS table should hold, and the ops that get it there.
+
+`desired_table` is the only translator from the config model's words (virtual, real, gate)
+to the kernel's (service, dest, route); `plan` diffs two tables. No I/O here: the engine
+dumps the kernel, calls these, and hands the ops to a driver.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import replace
+
+from healthd.health import CheckKey, Health, check_key, initial, pairs
+from healthd.ipvs.types import (
+    AddDest,
+    AddService,
+    DelDest,
+    DelService,
+    Dest,
+    DestKey,
+    EditDest,
+    EditService,
+    IPAddress,
+    Method,
+    Op,
+    Protocol,
+    Service,
+    ServiceEntry,
+    ServiceKey,
+    Table,
+)
+from healthd.model import CheckType, Config, Forward, Proto, Real, Virtual
+
+METHODS: dict[Forward, Method] = {
+    Forward.GATE: Method.ROUTE,
+    Forward.MASQ: Method.MASQ,
+    Forward.IPIP: Method.TUNNEL,
+}
+
+EMPTY = Table()
+
+# --- translating the model --------------------------------------------------------------
+
+
+def service_key(virtual: Virtual) -> ServiceKey:
+    """Return the kernel identity of a virtual service."""
+    if virtual.proto is Proto.FWM:
+        return ServiceKey(Protocol.FWM, None, 0, virtual.fwmark, virtual.family)
+    return ServiceKey(Protocol(virtual.proto.value), virtual.address, virtual.port)
+
+
+def canonical(service: Service) -> Service:
+    """Return `service` in the one form a dump and a desired table agree on.
+
+    The netmask only means something for persistent services; unset, the kernel holds the
+    host mask (255.255.255.255 or /128); IPv6 masks are prefix lengths, IPv4 masks dotted.
+    """
+    flags = frozenset(f for flag in service.sched_flags for f in flag.split(",") if f)
+    if service.persistent is None:
+        return replace(service, netmask=None, sched_flags=flags)
+    v6 = service.key.family == 6
+    mask = service.netmask
+    if mask is None:
+        mask = 128 if v6 else "255.255.255.255"
+    elif v6:
+        mask = int(mask)
+    elif isinstance(mask, int) or str(mask).isdigit():
+        mask = str(ipaddress.IPv4Network(f"0.0.0.0/{mask}").netmask)
+    return replace(service, netmask=mask, sched_flags=flags)
+
+
+def service_of(virtual: Virtual) -> Service:
+    """Return the kernel settings of a virtual service (persistence and ops only when set)."""
+    return canonical(
+        Service(
+            key=service_key(virtual),
+            scheduler=virtual.scheduler,
+            persistent=virtual.persistent,
+            netmask=virtual.netmask if virtual.persistent is not None else None,
+            # ldirectord: -o is emitted only for udp virtuals
+            one_packet=virtual.ops and virtual.proto is Proto.UDP,
+            sched_flags=frozenset(virtual.schedflags),
+        )
+    )
+
+
+def dest_port(virtual: Virtual, port: int, forward: Forward) -> int:
+    """Return the port the kernel holds for a destination of this virtual."""
+    if virtual.proto is Proto.FWM:
+        return port  # fwmark services: the real's port (0 unless given)
+    if forward is not Forward.MASQ:
+        # ipvsadm: direct routing and tunnelling cannot change the port, so a gate or ipip
+        # destination of an address service always takes the service port
+        return virtual.port
+    return port or virtual.port  # masq with the port omitted: the service port
+
+
+def dest_key(virtual: Virtual, address: IPAddress, port: int, forward: Forward) -> DestKey:
+    """Return the kernel identity of a destination of this virtual."""
+    return DestKey(address, dest_port(virtual, port, forward))
+
+
+def real_dest(virtual: Virtual, real: Real, *, weight: int | None = None) -> Dest:
+    """Return the dest for a real at its configured weight (or `weight`)."""
+    return Dest(
+        key=dest_key(virtual, real.address, real.port, real.forward),
+        weight=real.weight if weight is None else weight,
+        method=METHODS[real.forward],
+        upper=real.upper,
+        lower=real.lower,
+    )
+
+
+def fallback_dest(virtual: Virtual) -> Dest | None:
+    """Return the fallback's dest: always weight 1, no thresholds; None without a fallback."""
+    fb = virtual.fallback
+    if fb is None:
+        return None
+    return Dest(dest_key(virtual, fb.address, fb.port, fb.forward), 1, METHODS[fb.forward])
+
+
+# --- the desired table ------------------------------------------------------------------
+
+
+def is_up(
+    virtual: Virtual, real: Real, health: Mapping[CheckKey, Health], forced: AbstractSet[CheckKey]
+) -> bool:
+    """Return whether a real may carry traffic now (maintenance beats every checktype)."""
+    key = check_key(virtual, real)
+    if key in forced:
+        return False
+    if virtual.check.checktype is CheckType.ON:
+        return True
+    entry = health.get(key)
+    return entry is not None and entry.is_up
+
+
+def desired_entry(
+    virtual: Virtual,
+    up: Mapping[Real, bool],
+    present: AbstractSet[DestKey],
+    *,
+    readd: bool,
+) -> ServiceEntry:
+    """Return one virtual's service with the dests its reals' states call for."""
+    dests: dict[DestKey, Dest] = {}
+    # up reals first, so when two reals map to one dest (gate reals on several ports) an up
+    # one wins; then quiescent down reals at weight 0 where they are kept
+    for real in virtual.reals:
+        if up[real]:
+            dests.setdefault(real_dest(virtual, real).key, real_dest(virtual, real))
+    for real in virtual.reals:
+        quiet = real_dest(virtual, real, weight=0)
+        if not up[real] and virtual.quiescent and (readd or quiet.key in present):
+            dests.setdefault(quiet.key, quiet)
+    fallback = fallback_dest(virtual)
+    if fallback is not None and not any(d.weight > 0 for d in dests.values()):
+        dests[fallback.key] = fallback  # the fallback stands in for a down real at its key
+    return ServiceEntry(service_of(virtual), dests)
+
+
+def desired_table(
+    config: Config,
+    health: Mapping[CheckKey, Health],
+    forced_down: AbstractSet[CheckKey] = frozenset(),
+    *,
+    actual: Table,
+    starting: bool = False,
+) -> Table:
+    """Return what IPVS should hold now for the config's virtuals.
+
+    Up reals at their weight; down reals at weight 0 when quiescent (kept only where they
+    are in `actual`, unless readdquiescent or `starting`), absent otherwise; the fallback
+    iff no real carries traffic. `starting` is the first reconcile after start or reload,
+    where ldirectord leaves every quiescent down real in the table at weight 0.
+    """
+    services: dict[ServiceKey, ServiceEntry] = {}
+    for virtual in config.virtuals:
+        key = service_key(virtual)
+        present = _dest_keys(actual, key)
+        up = {real: is_up(virtual, real, health, forced_down) for real in virtual.reals}
+        readd = config.readdquiescent or starting
+        services[key] = desired_entry(virtual, up, present, readd=readd)
+    return Table(services)
+
+
+def _dest_keys(table: Table, key: ServiceKey) -> AbstractSet[DestKey]:
+    entry = table.services.get(key)
+    return entry.dests.keys() if entry is not None else frozenset()
+
+
+def initial_health(config: Config, actual: Table, *, now: float = 0.0) -> dict[CheckKey, Health]:
+    """Return the starting health of every checked real, read from the kernel table.
+
+    A real is up if it is in its virtual's service with weight > 0 (ldirectord ld_start),
+    so a restart drops no traffic. A real shared by several virtuals is up if any of them
+    carries it.
+    """
+    result: dict[CheckKey, Health] = {}
+    for virtual, real in pairs(config):
+        key = check_key(virtual, real)
+        entry = actual.services.get(service_key(virtual))
+        dest = entry.dests.get(real_dest(virtual, real).key) if entry is not None else None
+        up = dest is not None and dest.weight > 0
+        if up or key not in result:
+            result[key] = initial(up, now=now)
+    return result
+
+
+# --- planning ---------------------------------------------------------------------------
+
+
+def _service_order(key: ServiceKey) -> tuple[str, int, int, int, int]:
+    # ServiceKey's own ordering raises TypeError between IPv4 and IPv6 addresses
+    address = int(key.address) if key.address is not None else -1
+    return (key.proto.value, key.family, address, key.port, key.fwmark)
+
+
+def _dest_order(key: DestKey) -> tuple[int, int, int]:
+    return (key.address.version, int(key.address), key.port)
+
+
+def _dest_ops(svc: ServiceKey, want: ServiceEntry, have: ServiceEntry | None) -> list[Op]:
+    """Return AddDest, EditDest and DelDest ops for one service, unordered."""
+    current = have.dests if have is not None else {}
+    ops: list[Op] = []
+    for key, dest in want.dests.items():
+        old = current.get(key)
+        if old is None:
+            ops.append(AddDest(svc, dest))
+        elif old != dest:
+            ops.append(EditDest(svc, dest))
+    ops.extend(DelDest(svc, key) for key in current if key not in want.dests)
+    return ops
+
+
+def _phase(op: Op) -> int:
+    # make before break: services first, then capacity in (adds, raised or kept weights),
+    # then capacity out (weight 0, deletions), services last
+    if isinstance(op, AddService):
+        return 0
+    if isinstance(op, EditService):
+        return 1
+    if isinstance(op, AddDest):
+        return 2
+    if isinstance(op, EditDest):
+        return 3 if op.dest.weight > 0 else 4
+    if isinstance(op, DelDest):
+        return 5
+    return 6
+
+
+def _sort_key(op: Op) -> tuple[int, tuple[str, int, int, int, int], tuple[int, int, int]]:
+    if isinstance(op, AddService | EditService):
+        return (_phase(op), _service_order(op.service.key), (0, 0, 0))
+    if isinstance(op, DelService):
+        return (_phase(op), _service_order(op.key), (0, 0, 0))
+    dest = op.key if isinstance(op, DelDest) else op.dest.key
+    return (_phase(op), _service_order(op.service), _dest_order(dest))
+
+
+def plan(desired: Table, actual: Table, *, owned: AbstractSet[ServiceKey]) -> list[Op]:
+    """Return the ops that turn `actual` into `desired` for owned services, in safe order.
+
+    Desired services are always owned. Services neither desired nor owned are never
+    touched; inside an owned service every dest not desired is deleted (ldirectord
+    purge_untracked_service). A service whose settings differ is edited, never re-created.
+    """
+    ops: list[Op] = []
+    for key, want in desired.services.items():
+        have = actual.services.get(key)
+        if have is None:
+            ops.append(AddService(want.service))
+        elif canonical(have.service) != canonical(want.service):
+            ops.append(EditService(want.service))
+        ops.extend(_dest_ops(key, want, have))
+    for key, have in actual.services.items():
+        if key in owned and key not in desired.services:
+            ops.extend(DelDest(key, dest) for dest in have.dests)
+            ops.append(DelService(key))
+    return sorted(ops, key=_sort_key)
+
+
+def owned_keys(config: Config, created: Iterable[ServiceKey] = ()) -> frozenset[ServiceKey]:
+    """Return the services healthd may change: the config's plus those it created."""
+    return frozenset(service_key(v) for v in config.virtuals) | frozenset(created)
