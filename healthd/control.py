@@ -1,0 +1,138 @@
+"""The root-only control socket: the running daemon serves its status snapshot as JSON.
+
+The socket is /run/healthd/<CFGNAME>.sock (HEALTHD_RUNDIR overrides the directory, for tests),
+the directory mode 0700 and the socket 0600, so only root reads it. One request per connection:
+the client sends `status` and a newline, the server answers one JSON document and closes.
+The server side is asyncio; the client side is blocking, for the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from healthd.errors import HealthdError
+from healthd.pidfile import cfgname
+
+DEFAULT_RUNDIR = "/run/healthd"
+RUNDIR_ENV = "HEALTHD_RUNDIR"
+MAX_REQUEST = 1024
+EVENT_CONTROL_FAILED = "control.request_failed"
+
+log = structlog.get_logger("healthd.control")
+
+Snapshot = Callable[[], Mapping[str, object]]
+
+
+class ControlError(HealthdError):
+    """The control socket could not be served or queried."""
+
+
+def rundir() -> str:
+    """Return the directory of control sockets (HEALTHD_RUNDIR overrides /run/healthd)."""
+    return os.environ.get(RUNDIR_ENV) or DEFAULT_RUNDIR
+
+
+def socket_path(config_arg: str | None) -> str:
+    """Return the control socket of the instance for the config named on the command line."""
+    return os.path.join(rundir(), f"{cfgname(config_arg)}.sock")
+
+
+def _encode(snapshot: Mapping[str, object]) -> bytes:
+    return (json.dumps(snapshot, default=str, sort_keys=False) + "\n").encode()
+
+
+def _in_use(path: str) -> bool:
+    """Return whether something answers on the socket at path."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def _prepare(path: str) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if os.path.lexists(path):
+        if _in_use(path):
+            raise ControlError(f"another healthd is already serving {path}")
+        os.unlink(path)
+
+
+class ControlServer:
+    """Serves `snapshot()` on a unix socket for as long as it is open."""
+
+    def __init__(self, path: str, snapshot: Snapshot) -> None:
+        self.path = path
+        self._snapshot = snapshot
+        self._server: asyncio.Server | None = None
+        self._ino: int | None = None
+
+    async def start(self) -> None:
+        """Bind the socket (0600, in a 0700 directory); replace a dead one left behind."""
+        try:
+            _prepare(self.path)
+            self._server = await asyncio.start_unix_server(self._handle, path=self.path)
+            os.chmod(self.path, 0o600)
+            self._ino = os.stat(self.path).st_ino
+        except OSError as exc:
+            raise ControlError(f"cannot open control socket {self.path}: {exc.strerror}") from exc
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(5):
+                request = (await reader.readline())[:MAX_REQUEST].strip()
+                if request in (b"", b"status"):
+                    body = _encode(self._snapshot())
+                else:
+                    body = _encode({"error": f"unknown request {request.decode(errors='replace')}"})
+                writer.write(body)
+                await writer.drain()
+        except (OSError, TimeoutError) as exc:
+            log.warning(EVENT_CONTROL_FAILED, path=self.path, detail=str(exc))
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def close(self) -> None:
+        """Stop serving and remove the socket, unless another process has replaced it."""
+        if self._server is None:
+            return
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self._ino:
+                os.unlink(self.path)
+
+
+def query(path: str, timeout: float = 3.0) -> dict[str, object]:
+    """Return the running daemon's snapshot; raise ControlError when it cannot be read."""
+    chunks: list[bytes] = []
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(path)
+            s.sendall(b"status\n")
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ControlError(f"cannot read status from {path}: {reason}") from exc
+    try:
+        data = json.loads(b"".join(chunks))
+    except ValueError as exc:
+        raise ControlError(f"cannot read status from {path}: malformed answer") from exc
+    if not isinstance(data, dict):
+        raise ControlError(f"cannot read status from {path}: malformed answer")
+    return data
