@@ -1,0 +1,478 @@
+"""The daemon core: folds check results into health and keeps the IPVS table in line with it.
+
+Level-triggered: every health change, maintenance change and periodic resync recomputes the
+desired table (healthd.reconcile) and applies the plan against a fresh dump. Kernel errors
+are logged and retried at the next resync, never fatal. Signals, pid files and config
+loading belong to healthd.daemon; the check library and the driver are injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Protocol
+
+import checks
+from checks.base import Result
+from healthd import health as hl
+from healthd import logs, maintenance, probes
+from healthd.clock import Clock, SystemClock
+from healthd.errors import DriverError
+from healthd.hooks import HookRunner
+from healthd.ipvs.driver import IPVSDriver
+from healthd.ipvs.types import (
+    AddDest,
+    AddService,
+    DelDest,
+    DelService,
+    EditDest,
+    EditService,
+    Op,
+    ServiceEntry,
+    ServiceKey,
+    Table,
+)
+from healthd.model import Config, Real, Virtual
+from healthd.reconcile import (
+    desired_table,
+    initial_health,
+    is_up,
+    owned_keys,
+    plan,
+    real_dest,
+    service_key,
+)
+from healthd.scheduler import Job, Scheduler, raise_nofile
+
+log = logs.get_logger("healthd.engine")
+
+Member = tuple[Virtual, Real]
+HOOK_DRAIN = 5.0  # seconds shutdown waits for queued fallbackcommands
+
+
+class Listener(Protocol):
+    """Observer of the engine (alerts, monitorfile, the daemon); every method is optional."""
+
+    async def on_result(self, virtual: Virtual, real: Real, result: Result) -> None: ...
+
+    async def on_transition(
+        self, virtual: Virtual, real: Real, up: bool, result: Result | None, reason: str
+    ) -> None: ...
+
+    async def on_fallback(self, virtual: Virtual, active: bool) -> None: ...
+
+    async def on_state(self, state: str) -> None: ...  # starting, running, reloading, stopping
+
+
+class _Stopped(Exception):
+    """Ends run()'s task group when shutdown() is called."""
+
+
+class Engine:
+    """Supervises one configuration: probes, health, reconciliation, fallback hooks."""
+
+    def __init__(
+        self,
+        config: Config,
+        driver: IPVSDriver,
+        *,
+        clock: Clock | None = None,
+        listeners: Sequence[object] = (),
+        check_factory: probes.CheckFactory = checks.load,
+        jitter: Callable[[], float] = random.random,
+        hooks: HookRunner | None = None,
+    ) -> None:
+        self.config = config
+        self.driver = driver
+        self.clock = clock or SystemClock()
+        self.state = "starting"
+        self._listeners = list(listeners)
+        self._load = check_factory
+        self._hooks = hooks or HookRunner()
+        self._groups: dict[hl.CheckKey, list[Member]] = hl.check_groups(config)
+        self._health: dict[hl.CheckKey, hl.Health] = {}
+        self._forced: set[hl.CheckKey] = set()
+        self._probes: dict[hl.CheckKey, probes.Probe] = {}
+        self._fallback: dict[str, bool] = {}
+        self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
+        self._hostnames: dict[object, str | None] = {}
+        self._table = Table()
+        self._queue: asyncio.Queue[tuple[Hashable, Result]] = asyncio.Queue()
+        sink = lambda key, result: self._queue.put_nowait((key, result))  # noqa: E731
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._changed_since_resync = False
+        self.scheduler = Scheduler(
+            sink,
+            clock=self.clock,
+            max_in_flight=config.max_in_flight,
+            jitter=jitter,
+            skip=self._skip,
+        )
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Adopt the kernel table, reconcile, start the probes, then supervise until stopped."""
+        await self._set_state("starting")
+        raise_nofile()
+        actual = await self._dump()
+        self._health = initial_health(self.config, actual or Table(), now=self.clock.monotonic())
+        await self._scan_maintenance(reconcile=False)
+        await self._reconcile(starting=True)
+        self.scheduler.sync(self._jobs())
+        await self._set_state("running")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._consume(), name="engine outcomes")
+                tg.create_task(self._resync_loop(), name="engine resync")
+                tg.create_task(self._maintenance_loop(), name="engine maintenance")
+                tg.create_task(self._watch(), name="engine watch")
+        except* _Stopped:
+            pass
+        finally:
+            await self.scheduler.aclose()
+
+    async def reload(self, config: Config) -> None:
+        """Switch to a new config with the least table change, keeping unchanged reals' health."""
+        await self._set_state("reloading")
+        old = self.config
+        actual = await self._dump()
+        fresh = initial_health(config, actual or self._table, now=self.clock.monotonic())
+        groups = hl.check_groups(config)
+        kept = {k: self._health[k] for k in groups if k in self._health}
+        removed = len(self._groups.keys() - groups.keys())
+        self._retired |= owned_keys(old) - owned_keys(config)
+        self.config, self._groups = config, groups
+        self._health = {**fresh, **kept}
+        self._forced &= groups.keys()
+        self._probes = {k: p for k, p in self._probes.items() if k in groups}
+        old_commands = {v.name: v.fallbackcommand for v in old.virtuals}
+        for virtual in config.virtuals:
+            if old_commands.get(virtual.name, "") != virtual.fallbackcommand:
+                self._fallback.pop(virtual.name, None)  # new or changed: run it once again
+        await self._scan_maintenance(reconcile=False)
+        await self._reconcile(starting=True)
+        self.scheduler.sync(self._jobs())
+        log.info(
+            logs.ENGINE_RELOADED,
+            path=config.path,
+            kept=len(kept),
+            added=len(groups) - len(kept),
+            removed=removed,
+        )
+        await self._set_state("running")
+
+    async def shutdown(self) -> None:
+        """Stop the probes and apply cleanstop: delete each cleanstop=yes virtual's service."""
+        await self._set_state("stopping")
+        self._stop.set()
+        await self.scheduler.aclose()
+        async with self._lock:
+            present = self._table.services
+            for virtual in self.config.virtuals:
+                key = service_key(virtual)
+                # ldirectord: cleanstop=no leaves the virtual exactly as it is (ld_stop)
+                if virtual.cleanstop and key in present:
+                    await self._apply_op(DelService(key))
+        await self._hooks.drain(HOOK_DRAIN)
+
+    def snapshot(self) -> dict[str, object]:
+        """Return the status view: every virtual, each real's health, last result, weight."""
+        return {
+            "state": self.state,
+            "config": self.config.path,
+            "virtuals": [self._virtual_view(v) for v in self.config.virtuals],
+        }
+
+    def _virtual_view(self, virtual: Virtual) -> dict[str, object]:
+        entry = self._table.services.get(service_key(virtual))
+        reals = []
+        for real in virtual.reals:
+            key = hl.check_key(virtual, real)
+            health = self._health.get(key)
+            dest = entry.dests.get(real_dest(virtual, real).key) if entry is not None else None
+            reals.append(
+                {
+                    "real": real.endpoint,
+                    "check": probes.describe(virtual),
+                    "up": is_up(virtual, real, self._health, self._forced),
+                    "maintenance": key in self._forced,
+                    "failures": health.failures if health is not None else 0,
+                    "weight": real.weight,
+                    "kernel_weight": dest.weight if dest is not None else None,
+                    "last": _result_view(health.last if health is not None else None),
+                }
+            )
+        return {
+            "virtual": virtual.name,
+            "in_kernel": entry is not None,
+            "fallback_active": self._fallback.get(virtual.name, False),
+            "reals": reals,
+        }
+
+    # --- outcomes and health ------------------------------------------------------------
+
+    def _skip(self, key: Hashable) -> Result | None:
+        # ldirectord: a real in maintenance is not checked at all (_check_real_for_maintenance)
+        if key in self._forced:
+            return Result.down("maintenance", "in maintenancedir")
+        return None
+
+    async def _consume(self) -> None:
+        """Fold results into health; one reconcile per burst of results that changed health."""
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            changed = False
+            for key, result in batch:
+                changed |= await self._observe(key, result)
+            if changed:
+                await self._reconcile()
+
+    async def _observe(self, key: Hashable, result: Result) -> bool:
+        members = self._groups.get(key)  # type: ignore[call-overload]
+        if not members or not isinstance(key, hl.CheckKey):
+            return False  # a result from a probe that a reload removed
+        old = self._health.get(key, hl.initial(False))
+        new, transition = hl.observe(
+            old, result, failurecount=key.failurecount, rise=key.rise, now=self.clock.monotonic()
+        )
+        self._health[key] = new
+        for virtual, real in members:
+            await self._notify("on_result", virtual, real, result)
+        if transition is None:
+            return False
+        for virtual, real in members:
+            await self._transition(virtual, real, new, transition, result)
+        return True
+
+    async def _transition(
+        self,
+        virtual: Virtual,
+        real: Real,
+        health: hl.Health,
+        transition: hl.Transition,
+        result: Result | None,
+    ) -> None:
+        up = transition.kind is hl.Kind.UP
+        action = "restore" if up else "quiesce" if virtual.quiescent else "remove"
+        log.info(
+            logs.REAL_UP if up else logs.REAL_DOWN,
+            virtual=virtual.name,
+            real=real.endpoint,
+            check=probes.describe(virtual),
+            reason=transition.reason,
+            detail=transition.detail,
+            failures=health.failures,
+            failurecount=virtual.failurecount,
+            action=action,
+        )
+        self._changed_since_resync = True
+        await self._notify("on_transition", virtual, real, up, result, transition.reason)
+
+    # --- maintenance ------------------------------------------------------------------
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.checkinterval)
+            await self._scan_maintenance(reconcile=True)
+
+    async def _scan_maintenance(self, *, reconcile: bool) -> None:
+        """Re-read maintenancedir; force newly listed reals down, release the others."""
+        directory = self.config.maintenancedir
+        names = maintenance.scan(directory) if directory else set()
+        hostnames = await self._resolve(names) if names else {}
+        forced = maintenance.forced_down(names, self.config, hostnames) & self._groups.keys()
+        now = self.clock.monotonic()
+        changed = False
+        for key in forced - self._forced:
+            new, transition = hl.force(
+                self._health.get(key, hl.initial(False)), "maintenance", now=now
+            )
+            self._health[key] = new
+            changed = True
+            for virtual, real in self._groups[key]:
+                log.info(
+                    logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="on"
+                )
+                if transition is not None:
+                    await self._transition(virtual, real, new, transition, None)
+        for key in self._forced - forced:
+            self._health[key] = hl.release(self._health[key])
+            changed = True
+            for virtual, real in self._groups.get(key, []):
+                log.info(
+                    logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="off"
+                )
+        self._forced = forced
+        if changed and reconcile:
+            await self._reconcile()
+
+    async def _resolve(self, names: set[str]) -> Mapping[Any, str]:
+        """Return reverse names of the reals, looked up once each (only when names exist)."""
+        addresses = {real.address for members in self._groups.values() for _, real in members}
+        plain = {n.rsplit(":", 1)[0].strip("[]") for n in names}
+        if plain <= {str(a) for a in addresses}:
+            return {}  # every name is an address form: no resolver needed
+        for address in addresses - self._hostnames.keys():
+            self._hostnames[address] = await asyncio.to_thread(maintenance.lookup_hostname, address)
+        return {a: n for a, n in self._hostnames.items() if n}
+
+    # --- reconciliation ---------------------------------------------------------------
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.resync_interval)
+            await self._reconcile(periodic=True)
+
+    async def _dump(self) -> Table | None:
+        try:
+            return await self.driver.dump()
+        except DriverError as exc:
+            # expected kernel trouble: one line, no traceback; the next resync retries
+            log.error(logs.IPVS_DUMP_FAILED, errno=exc.errno, detail=exc.message)  # noqa: TRY400
+            return None
+
+    async def _reconcile(self, *, starting: bool = False, periodic: bool = False) -> None:
+        """Dump, plan against the desired table, apply; then run fallback changes."""
+        async with self._lock:
+            start = self.clock.monotonic()
+            actual = await self._dump()
+            if actual is None:
+                return  # retried at the next resync
+            desired = desired_table(
+                self.config, self._health, self._forced, actual=actual, starting=starting
+            )
+            ops = plan(desired, actual, owned=owned_keys(self.config, self._retired))
+            if periodic and ops and not self._changed_since_resync:
+                log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
+            table = actual
+            for op in ops:
+                if await self._apply_op(op):
+                    table = apply_to(table, op)
+            self._table = table
+            self._retired &= table.services.keys()
+            self._changed_since_resync = False
+            elapsed = round((self.clock.monotonic() - start) * 1000, 1)
+            level = log.info if ops else log.debug
+            level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
+        await self._update_fallbacks()
+
+    async def _apply_op(self, op: Op) -> bool:
+        try:
+            await self.driver.apply(op)
+        except DriverError as exc:
+            log.error(  # noqa: TRY400 - expected kernel trouble: one line, retried at resync
+                logs.IPVS_APPLY_FAILED, op=str(op), errno=exc.errno, detail=exc.message
+            )
+            return False
+        log.info(logs.IPVS_OP_APPLIED, op=str(op))
+        return True
+
+    async def _update_fallbacks(self) -> None:
+        """Note each virtual whose 'no real is up' state changed: log, listeners, command."""
+        for virtual in self.config.virtuals:
+            active = not any(
+                is_up(virtual, real, self._health, self._forced) for real in virtual.reals
+            )
+            if self._fallback.get(virtual.name) == active:
+                continue
+            self._fallback[virtual.name] = active
+            if virtual.fallback is not None or virtual.fallbackcommand:
+                event = logs.FALLBACK_ON if active else logs.FALLBACK_OFF
+                fallback = str(virtual.fallback.address) if virtual.fallback else None
+                log.info(event, virtual=virtual.name, fallback=fallback)
+            self._hooks.fallback(virtual, active)
+            await self._notify("on_fallback", virtual, active)
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _jobs(self) -> dict[Hashable, Job]:
+        jobs: dict[Hashable, Job] = {}
+        for key, members in self._groups.items():
+            virtual, real = members[0]
+            probe = self._probes.get(key) or probes.build(virtual, real, self._load)
+            if probe is None:
+                continue  # checktype on / off: never checked
+            self._probes[key] = probe
+            names = ",".join(dict.fromkeys(v.name for v, _ in members))
+            labels = {"virtual": names, "real": real.endpoint, "check": probes.describe(virtual)}
+            jobs[key] = Job(probe, key.checkinterval, labels)
+        return jobs
+
+    async def _watch(self) -> None:
+        """End run(): by shutdown(), or by a prober that died of a bug (re-raised here)."""
+        failed = self.scheduler.failed
+        stop = asyncio.create_task(self._stop.wait())
+        waits: set[asyncio.Future[Any]] = {stop} | ({failed} if failed is not None else set())
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if failed is not None and failed.done():
+            failed.result()
+        raise _Stopped
+
+    async def _set_state(self, state: str) -> None:
+        self.state = state
+        log.debug(logs.ENGINE_STATE, state=state)
+        await self._notify("on_state", state)
+
+    async def _notify(self, method: str, *args: object) -> None:
+        for listener in self._listeners:
+            fn = getattr(listener, method, None)
+            if fn is None:
+                continue
+            try:
+                await fn(*args)
+            except Exception:  # isolation boundary: a listener (alerts, monitorfile) is a plugin
+                log.exception(logs.LISTENER_FAILED, listener=type(listener).__name__, hook=method)
+
+    # --- read access for the status view ---------------------------------------------
+
+    @property
+    def health(self) -> Mapping[hl.CheckKey, hl.Health]:
+        return self._health
+
+    @property
+    def forced(self) -> frozenset[hl.CheckKey]:
+        return frozenset(self._forced)
+
+    @property
+    def table(self) -> Table:
+        return self._table
+
+    @property
+    def fallback_active(self) -> Mapping[str, bool]:
+        return self._fallback
+
+
+def _result_view(result: Result | None) -> dict[str, object] | None:
+    if result is None:
+        return None
+    return {
+        "status": str(result.status),
+        "reason": result.reason,
+        "detail": result.detail,
+        "elapsed_ms": round(result.elapsed * 1000, 1),
+    }
+
+
+def apply_to(table: Table, op: Op) -> Table:
+    """Return `table` as the kernel holds it after `op` succeeded (for the status view)."""
+    services = dict(table.services)
+    match op:
+        case AddService(service=s) | EditService(service=s):
+            old = services.get(s.key)
+            services[s.key] = ServiceEntry(s, dict(old.dests) if old is not None else {})
+        case DelService(key=k):
+            services.pop(k, None)
+        case AddDest(service=k, dest=d) | EditDest(service=k, dest=d) if k in services:
+            services[k] = ServiceEntry(services[k].service, {**services[k].dests, d.key: d})
+        case DelDest(service=k, key=dk) if k in services:
+            dests = {key: d for key, d in services[k].dests.items() if key != dk}
+            services[k] = ServiceEntry(services[k].service, dests)
+    return Table(services)

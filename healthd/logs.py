@@ -1,0 +1,152 @@
+"""Logging setup (structlog over the stdlib) and the closed list of event names.
+
+configure() picks the destination the way ldirectord's `logfile=` does (a path, or a syslog
+facility) and the format by context: console on a terminal or with -d, JSON lines otherwise.
+Every event name healthd logs is a constant here; nothing else decides where logs go.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from typing import Final, TextIO
+
+import structlog
+from structlog.typing import Processor
+
+# --- event names (noun.verb_past or noun.state; checked by tests/unit/test_logs.py) --------
+DAEMON_STARTED: Final = "daemon.started"
+DAEMON_STOPPING: Final = "daemon.stopping"
+DAEMON_STOPPED: Final = "daemon.stopped"
+CONFIG_LOADED: Final = "config.loaded"
+CONFIG_RELOAD_FAILED: Final = "config.reload_failed"
+CONFIG_WARNING: Final = "config.warning"
+ENGINE_STATE: Final = "engine.state_changed"
+ENGINE_RELOADED: Final = "engine.reloaded"
+CHECK_RESULT: Final = "check.result"
+CHECK_CRASHED: Final = "check.crashed"
+CHECK_UNAVAILABLE: Final = "check.unavailable"
+REAL_UP: Final = "real.up"
+REAL_DOWN: Final = "real.down"
+REAL_MAINTENANCE: Final = "real.maintenance"
+FALLBACK_ON: Final = "fallback.on"
+FALLBACK_OFF: Final = "fallback.off"
+IPVS_OP_APPLIED: Final = "ipvs.op_applied"
+IPVS_APPLY_FAILED: Final = "ipvs.apply_failed"
+IPVS_DUMP_FAILED: Final = "ipvs.dump_failed"
+IPVS_RESYNCED: Final = "ipvs.resynced"
+IPVS_DRIFT_DETECTED: Final = "ipvs.drift_detected"
+HOOK_RAN: Final = "hook.ran"
+HOOK_FAILED: Final = "hook.failed"
+LISTENER_FAILED: Final = "listener.failed"
+MAINTENANCE_SCAN_FAILED: Final = "maintenance.scan_failed"
+RLIMIT_RAISED: Final = "rlimit.raised"
+RLIMIT_FAILED: Final = "rlimit.raise_failed"
+LOG_SYSLOG_FAILED: Final = "log.syslog_unavailable"
+
+EVENTS: Final[frozenset[str]] = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+)
+
+SYSLOG_FACILITIES: Final[frozenset[str]] = frozenset(logging.handlers.SysLogHandler.facility_names)
+
+_ROOT = "healthd"
+
+Logger = structlog.typing.FilteringBoundLogger
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+
+
+def _renderers(console: bool) -> list[Processor]:
+    if console:
+        return [structlog.dev.ConsoleRenderer(colors=False)]
+    return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+
+
+def _handler(debug: bool, logfile: str | None, console: bool) -> logging.Handler:
+    """Return the stdlib handler for the chosen destination (ldirectord.md §11.1)."""
+    if debug or not logfile:
+        stream: TextIO = sys.stderr if console else sys.stdout
+        return logging.StreamHandler(stream)
+    if logfile.startswith("/"):
+        # ldirectord opens the file per message so logrotate needs no postrotate; a
+        # WatchedFileHandler reopens after rotation and gives the same guarantee.
+        return logging.handlers.WatchedFileHandler(logfile, encoding="utf-8")
+    try:
+        return logging.handlers.SysLogHandler(
+            address="/dev/log", facility=logging.handlers.SysLogHandler.facility_names[logfile]
+        )
+    except (OSError, KeyError):
+        return logging.StreamHandler(sys.stderr)
+
+
+def is_syslog(logfile: str | None) -> bool:
+    """Return whether `logfile=` names a syslog facility rather than a file (no leading /)."""
+    return bool(logfile) and not str(logfile).startswith("/")
+
+
+def configure(
+    debug: bool, logfile: str | None, json: bool | None = None, *, cache: bool = True
+) -> None:
+    """Route structlog through one stdlib handler chosen from -d, `logfile=` and the terminal.
+
+    debug: console format on stderr at debug level; `logfile` is ignored (as ldirectord -d).
+    logfile: "/path" → JSON lines appended to that file; a facility ("local0") → syslog.
+    json: None decides by whether stderr is a terminal; True/False forces the format on the
+    standard streams. cache=False keeps loggers re-configurable (tests).
+    """
+    if debug:
+        console = True
+    elif logfile:
+        console = False
+    else:
+        console = sys.stderr.isatty() if json is None else not json
+    handler = _handler(debug, logfile, console)
+    if isinstance(handler, logging.handlers.SysLogHandler):
+        renderers: list[Processor] = [
+            structlog.processors.format_exc_info,
+            structlog.processors.LogfmtRenderer(key_order=["event"], drop_missing=True),
+        ]
+        handler.ident = f"healthd[{os.getpid()}]: "
+    else:
+        renderers = _renderers(console)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
+            foreign_pre_chain=_shared_processors(),
+        )
+    )
+    level = logging.DEBUG if debug else logging.INFO
+    root = logging.getLogger(_ROOT)
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    structlog.configure(
+        processors=[
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=cache,
+    )
+    if logfile and is_syslog(logfile) and not debug and isinstance(handler, logging.StreamHandler):
+        get_logger().warning(LOG_SYSLOG_FAILED, path="/dev/log", facility=logfile)
+
+
+def get_logger(name: str = _ROOT) -> Logger:
+    """Return a structlog logger under healthd's stdlib logger tree."""
+    logger: Logger = structlog.get_logger(name if name.startswith(_ROOT) else f"{_ROOT}.{name}")
+    return logger

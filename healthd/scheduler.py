@@ -1,0 +1,161 @@
+"""Runs probes: one task per check key, a jittered first run, then one run per interval.
+
+Bounds the checks in flight with one semaphore, bounds each run with asyncio.timeout, turns a
+crashing check into Result(DOWN, "internal_error") and hands every result to a sink. Judges
+nothing: health and the IPVS table are the engine's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import resource
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from checks.base import Result
+from healthd import logs
+from healthd.clock import Clock, SystemClock
+from healthd.probes import Probe
+
+log = logs.get_logger("healthd.scheduler")
+
+GRACE: Final = 1.0  # seconds a check may overrun its own timeout before the scheduler cuts it
+DEFAULT_MAX_IN_FLIGHT: Final = 256
+
+Sink = Callable[[Hashable, Result], None]
+Skip = Callable[[Hashable], Result | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What to run for one check key, how often, and the names its log lines carry."""
+
+    probe: Probe
+    interval: float
+    labels: Mapping[str, str] = field(default_factory=dict)  # virtual, real, check
+
+
+def raise_nofile() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (thousands of reals need it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft >= hard:
+        return soft, hard
+    new = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    except (ValueError, OSError) as exc:
+        log.warning(logs.RLIMIT_FAILED, soft=soft, hard=hard, detail=str(exc))
+        return soft, hard
+    log.debug(logs.RLIMIT_RAISED, soft=new, hard=hard)
+    return new, hard
+
+
+class Scheduler:
+    """Keeps one prober task per check key and feeds each result to `sink`."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        clock: Clock | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        jitter: Callable[[], float] = random.random,
+        skip: Skip | None = None,
+    ) -> None:
+        self._sink = sink
+        self._clock = clock or SystemClock()
+        self._sem = asyncio.Semaphore(max(1, max_in_flight))
+        self._jitter = jitter
+        self._skip = skip
+        self._jobs: dict[Hashable, Job] = {}
+        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
+        self.failed: asyncio.Future[None] | None = None
+        self.runs = 0  # check runs started, for status and tests
+
+    @property
+    def keys(self) -> frozenset[Hashable]:
+        return frozenset(self._tasks)
+
+    def sync(self, jobs: Mapping[Hashable, Job]) -> None:
+        """Make the running probers match `jobs`: start new keys, stop gone ones, update others.
+
+        A key that stays keeps its task and timing; its new Job (probe, interval) applies from
+        its next run. A key whose probe object changed restarts at its next run.
+        """
+        if self.failed is None:
+            self.failed = asyncio.get_running_loop().create_future()
+        for key in list(self._tasks):
+            if key not in jobs:
+                self._tasks.pop(key).cancel()
+                self._jobs.pop(key, None)
+        for key, job in jobs.items():
+            self._jobs[key] = job
+            if key not in self._tasks:
+                task = asyncio.create_task(self._prober(key), name=f"probe {key}")
+                task.add_done_callback(self._task_done)
+                self._tasks[key] = task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        # a prober only ends by cancellation; anything else is a bug that must surface
+        if task.cancelled() or self.failed is None or self.failed.done():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.failed.set_exception(exc)
+
+    async def aclose(self) -> None:
+        """Cancel every prober and wait for them to end."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        self._jobs.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _prober(self, key: Hashable) -> None:
+        job = self._jobs[key]
+        bound = log.bind(**job.labels)
+        # a uniform first delay in [0, interval) spreads thousands of reals over the interval
+        await self._clock.sleep(self._jitter() * job.interval)
+        while True:
+            job = self._jobs[key]
+            started = self._clock.monotonic()
+            result = self._skip(key) if self._skip is not None else None
+            if result is None:
+                result = await self._run(job, bound)
+            self._sink(key, result)
+            # the next run starts one interval after this one started, or at once when the
+            # check took longer (never two runs of one key at a time; overload stretches it)
+            spent = self._clock.monotonic() - started
+            await self._clock.sleep(max(job.interval - spent, 0.0))
+
+    async def _run(self, job: Job, bound: logs.Logger) -> Result:
+        """Run the probe once under the in-flight bound and the timeout; never raises."""
+        async with self._sem:
+            self.runs += 1
+            start = self._clock.monotonic()
+            limit = job.probe.timeout + GRACE
+            try:
+                async with asyncio.timeout(limit):
+                    result = await job.probe.run()
+            except TimeoutError:
+                result = Result.down(
+                    "timeout", f"no result within {limit:g}s", self._clock.monotonic() - start
+                )
+            except Exception as exc:  # noqa: BLE001 - isolation boundary, logged with traceback
+                bound.exception(logs.CHECK_CRASHED, reason="internal_error")
+                detail = f"{type(exc).__name__}: {exc}"
+                result = Result.down("internal_error", detail, self._clock.monotonic() - start)
+        bound.debug(
+            logs.CHECK_RESULT,
+            status=str(result.status),
+            reason=result.reason,
+            detail=result.detail,
+            elapsed_ms=round(result.elapsed * 1000, 1),
+        )
+        return result
