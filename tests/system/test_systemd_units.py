@@ -1,0 +1,70 @@
+"""The systemd units: required keys parsed from the files, and `systemd-analyze verify`."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNITS = Path(__file__).resolve().parents[2] / "systemd"
+INSTALLED = "/usr/local/bin/healthd"
+
+
+def _parse(name: str) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=True, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string((UNITS / name).read_text())
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [("healthd.service", "/etc/ha.d/ldirectord.cf"), ("healthd@.service", "/etc/ha.d/%i.cf")],
+)
+def test_required_keys(name, config):
+    unit = _parse(name)
+    svc = unit["Service"]
+    assert svc["Type"] == "notify"
+    assert svc["ExecStart"] == f"{INSTALLED} -c {config}"
+    assert svc["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert svc["Restart"] == "on-failure"
+    assert svc["WatchdogSec"]
+    assert set(svc["CapabilityBoundingSet"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
+    assert set(svc["AmbientCapabilities"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
+    assert svc["ProtectSystem"] == "strict"
+    assert set(svc["ReadWritePaths"].split()) == {"/run/healthd", "/var/log"}
+    assert svc["RuntimeDirectory"] == "healthd"
+    assert svc["RuntimeDirectoryMode"] == "0700"
+    assert set(svc["RestrictAddressFamilies"].split()) == {
+        "AF_UNIX",
+        "AF_INET",
+        "AF_INET6",
+        "AF_NETLINK",
+    }
+    for key in ("ProtectHome", "PrivateTmp", "NoNewPrivileges"):
+        assert svc[key] == "yes"
+    assert svc["SystemCallArchitectures"] == "native"
+    assert unit["Unit"]["ConditionPathExists"] == config
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+@pytest.mark.parametrize(
+    ("name", "as_"), [("healthd.service", None), ("healthd@.service", "healthd@web.service")]
+)
+def test_systemd_analyze_verify(tmp_path, name, as_):
+    healthd = Path(sys.executable).with_name("healthd")
+    assert healthd.exists()
+    text = (UNITS / name).read_text().replace(INSTALLED, str(healthd))
+    (tmp_path / name).write_text(text)
+    target = tmp_path / (as_ or name)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", str(target)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    # verify exits 0 for unknown keys too: it must have nothing to say about our unit
+    assert proc.stderr.strip() == "", proc.stderr
