@@ -7,10 +7,8 @@ dumps the kernel, calls these, and hands the ops to a driver.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import replace
 
 from healthd.health import CheckKey, Health, check_key, initial, pairs
 from healthd.ipvs.types import (
@@ -51,38 +49,18 @@ def service_key(virtual: Virtual) -> ServiceKey:
     return ServiceKey(Protocol(virtual.proto.value), virtual.address, virtual.port)
 
 
-def canonical(service: Service) -> Service:
-    """Return `service` in the one form a dump and a desired table agree on.
-
-    The netmask only means something for persistent services; unset, the kernel holds the
-    host mask (255.255.255.255 or /128); IPv6 masks are prefix lengths, IPv4 masks dotted.
-    """
-    flags = frozenset(f for flag in service.sched_flags for f in flag.split(",") if f)
-    if service.persistent is None:
-        return replace(service, netmask=None, sched_flags=flags)
-    v6 = service.key.family == 6
-    mask = service.netmask
-    if mask is None:
-        mask = 128 if v6 else "255.255.255.255"
-    elif v6:
-        mask = int(mask)
-    elif isinstance(mask, int) or str(mask).isdigit():
-        mask = str(ipaddress.IPv4Network(f"0.0.0.0/{mask}").netmask)
-    return replace(service, netmask=mask, sched_flags=flags)
-
-
 def service_of(virtual: Virtual) -> Service:
     """Return the kernel settings of a virtual service (persistence and ops only when set)."""
-    return canonical(
-        Service(
-            key=service_key(virtual),
-            scheduler=virtual.scheduler,
-            persistent=virtual.persistent,
-            netmask=virtual.netmask if virtual.persistent is not None else None,
-            # ldirectord: -o is emitted only for udp virtuals
-            one_packet=virtual.ops and virtual.proto is Proto.UDP,
-            sched_flags=frozenset(virtual.schedflags),
-        )
+    # Service canonicalises itself (netmask only when persistent, flag names per scheduler)
+    return Service(
+        key=service_key(virtual),
+        scheduler=virtual.scheduler,
+        persistent=virtual.persistent,
+        netmask=virtual.netmask,
+        # ldirectord: -o is emitted only for udp virtuals
+        one_packet=virtual.ops and virtual.proto is Proto.UDP,
+        # ldirectord passes schedflags to ipvsadm -b as one comma-separated word
+        sched_flags=frozenset(f for word in virtual.schedflags for f in word.split(",") if f),
     )
 
 
@@ -273,7 +251,7 @@ def plan(desired: Table, actual: Table, *, owned: AbstractSet[ServiceKey]) -> li
         have = actual.services.get(key)
         if have is None:
             ops.append(AddService(want.service))
-        elif canonical(have.service) != canonical(want.service):
+        elif have.service != want.service:
             ops.append(EditService(want.service))
         ops.extend(_dest_ops(key, want, have))
     for key, have in actual.services.items():
