@@ -1,1 +1,146 @@
-"""Reading ldirectord.cf into the Config model (lexer, parser, builder, resolver)."""
+"""Reading ldirectord.cf into the Config model: the single entry point (lex → parse → build).
+
+load() reads the file (the package's only file I/O besides lookup) and resolves names
+through a Resolver; with the default SystemResolver it blocks on getaddrinfo, so the daemon
+calls it in a worker thread (load_async does exactly that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from healthd.config.build import build
+from healthd.config.dump import dump_model, render_config
+from healthd.config.lexer import lex, split_lines
+from healthd.config.lookup import ConfigNotFoundError, lookup
+from healthd.config.parser import parse
+from healthd.config.resolve import Resolver, StaticResolver, SystemResolver
+from healthd.errors import ConfigErrors, Diagnostic
+from healthd.location import Location, render
+from healthd.model import Config
+
+__all__ = [
+    "MAX_ERRORS",
+    "ConfigErrors",
+    "ConfigNotFoundError",
+    "Resolver",
+    "StaticResolver",
+    "SystemResolver",
+    "dump_model",
+    "format_errors",
+    "load",
+    "load_async",
+    "load_with_warnings",
+    "lookup",
+    "parse_text",
+    "parse_text_with_warnings",
+    "render_config",
+]
+
+MAX_ERRORS = 50  # errors reported at most; warnings are not counted
+
+
+def parse_text_with_warnings(
+    text: str,
+    path: str = "<string>",
+    *,
+    resolver: Resolver | None = None,
+    hostname: str | None = None,
+) -> tuple[Config, list[Diagnostic]]:
+    """Return the Config of `text` and its warnings; raise ConfigErrors on any error.
+
+    `hostname` is used for the ftp/sip login defaults (default: this host's name).
+    """
+    raw = parse(lex(text, path))
+    config, found = build(raw, resolver or SystemResolver(), hostname or socket.gethostname())
+    diagnostics = _cap(sorted(found, key=_order))
+    if config is None:
+        raise ConfigErrors(diagnostics, {path: split_lines(text)})
+    return config, diagnostics
+
+
+def parse_text(
+    text: str,
+    path: str = "<string>",
+    *,
+    resolver: Resolver | None = None,
+    hostname: str | None = None,
+) -> Config:
+    """Return the Config of ldirectord.cf `text`; raise ConfigErrors on any error."""
+    return parse_text_with_warnings(text, path, resolver=resolver, hostname=hostname)[0]
+
+
+def load_with_warnings(
+    path: str, *, resolver: Resolver | None = None, hostname: str | None = None
+) -> tuple[Config, list[Diagnostic]]:
+    """Read and build the file at `path`; return (Config, warnings) or raise ConfigErrors.
+
+    A file that cannot be read raises ConfigErrors with one located error.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        message = f"cannot read {path}: {exc.strerror or exc}"
+        raise ConfigErrors([Diagnostic(None, message)], {}) from exc
+    return parse_text_with_warnings(text, path, resolver=resolver, hostname=hostname)
+
+
+def load(path: str, *, resolver: Resolver | None = None, hostname: str | None = None) -> Config:
+    """Read the file at `path` into a Config; raise ConfigErrors (warnings are dropped).
+
+    Use load_with_warnings() to get the warnings too.
+    """
+    return load_with_warnings(path, resolver=resolver, hostname=hostname)[0]
+
+
+async def load_async(
+    path: str, *, resolver: Resolver | None = None, hostname: str | None = None
+) -> tuple[Config, list[Diagnostic]]:
+    """Run load_with_warnings() in a worker thread, so name lookups never block the loop."""
+    return await asyncio.to_thread(load_with_warnings, path, resolver=resolver, hostname=hostname)
+
+
+def _order(d: Diagnostic) -> tuple[int, int]:
+    return (d.loc.line, d.loc.col) if d.loc is not None else (0, 0)
+
+
+def _cap(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    errors = 0
+    out: list[Diagnostic] = []
+    for d in diagnostics:
+        if d.severity == "error":
+            errors += 1
+            if errors > MAX_ERRORS:
+                out.append(Diagnostic(None, f"too many errors; stopped after {MAX_ERRORS}"))
+                break
+        out.append(d)
+    return out
+
+
+def format_errors(
+    errors: ConfigErrors | list[Diagnostic], sources: dict[str, list[str]] | None = None
+) -> str:
+    """Return every diagnostic rendered compiler-style, each with its line and a caret."""
+    if isinstance(errors, ConfigErrors):
+        diagnostics, sources = list(errors.diagnostics), errors.sources
+    else:
+        diagnostics = errors
+    return "\n".join(_render_one(d, sources or {}) for d in diagnostics)
+
+
+def _render_one(d: Diagnostic, sources: dict[str, list[str]]) -> str:
+    if d.loc is None:
+        return f"{d.severity}: {d.message}"
+    lines = sources.get(d.loc.path, [])
+    source = lines[d.loc.line - 1] if 0 < d.loc.line <= len(lines) else None
+    return render(_clip(d.loc, source), d.severity, d.message, source)
+
+
+def _clip(loc: Location, source: str | None) -> Location:
+    """Keep the caret inside the line (a span may end past it)."""
+    if source is None:
+        return loc
+    col = min(loc.col, len(source) + 1)
+    return Location(loc.path, loc.line, col, max(1, min(loc.length, len(source) + 1 - col)))

@@ -1,0 +1,389 @@
+"""Parser for ldirectord.cf: Directive stream → RawConfig (global settings, virtual blocks).
+
+Knows every directive: its scope, its value syntax (healthd.config.values) and the
+deprecated ones. Reports syntax problems only; names stay unresolved and defaults unset
+(build.py does both). No I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from healthd.config import addresses as a
+from healthd.config import values as v
+from healthd.config.lexer import Blank, Directive, Lexed
+from healthd.errors import Diagnostic
+from healthd.location import Location
+
+G, V, GV = "global", "virtual", "both"
+
+Parse = Callable[[str, str, int], object]  # (key, value text, family) -> value
+
+
+def _simple(fn: Callable[[str, str], object]) -> Parse:
+    return lambda key, text, family: fn(key, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """How one directive is written: where it may appear and how its value reads."""
+
+    scope: str
+    parse: Parse
+    multi: bool = False  # may appear several times (real, execute)
+    family: int | None = None  # real6/fallback6 need a virtual6 block, real/fallback a virtual
+
+
+_STR = _simple(v.string)
+_SECONDS = _simple(v.seconds)
+_COUNT = _simple(v.count)
+_YESNO = _simple(v.yes_no)
+
+
+def _real(key: str, text: str, family: int) -> object:
+    return parse_real(text, family)
+
+
+def _fallback(key: str, text: str, family: int) -> object:
+    return a.fallback(text, 6 if key.endswith("6") else 4)
+
+
+SPECS: Final[dict[str, Spec]] = {
+    # global only
+    "autoreload": Spec(G, _YESNO),
+    "callback": Spec(G, _STR),
+    "logfile": Spec(G, _STR),
+    "execute": Spec(G, _STR, multi=True),
+    "fork": Spec(G, _YESNO),
+    "supervised": Spec(G, _YESNO),
+    "readdquiescent": Spec(G, _YESNO),
+    "emailalertfrom": Spec(G, _STR),
+    "maintenancedir": Spec(G, _STR),
+    "resync_interval": Spec(G, _SECONDS),  # healthd extension
+    "max_in_flight": Spec(G, _COUNT),  # healthd extension
+    # global and virtual
+    "checktimeout": Spec(GV, _SECONDS),
+    "negotiatetimeout": Spec(GV, _SECONDS),
+    "checkinterval": Spec(GV, _SECONDS),
+    "checkcount": Spec(GV, _COUNT),
+    "failurecount": Spec(GV, _COUNT),
+    "fallback": Spec(GV, _fallback, family=4),
+    "fallback6": Spec(GV, _fallback, family=6),
+    "fallbackcommand": Spec(GV, _STR),
+    "quiescent": Spec(GV, _YESNO),
+    "cleanstop": Spec(GV, _YESNO),
+    "emailalert": Spec(GV, _simple(v.emails)),
+    "emailalertfreq": Spec(GV, _simple(v.whole)),
+    "emailalertstatus": Spec(GV, _simple(v.alertstatus)),
+    "smtp": Spec(GV, _simple(v.smtp)),
+    "rise": Spec(GV, _COUNT),  # healthd extension
+    "tls_verify": Spec(GV, _YESNO),  # healthd extension
+    "tls_cafile": Spec(GV, _STR),  # healthd extension
+    "tls_hostname": Spec(GV, _simple(v.token)),  # healthd extension
+    # virtual only
+    "real": Spec(V, _real, multi=True, family=4),
+    "real6": Spec(V, _real, multi=True, family=6),
+    "checktype": Spec(V, _simple(v.checktype)),
+    "service": Spec(V, _simple(v.service)),
+    "checkport": Spec(V, _simple(v.checkport)),
+    "request": Spec(V, _simple(v.request)),
+    "receive": Spec(V, _STR),
+    "httpmethod": Spec(V, _simple(v.httpmethod)),
+    "virtualhost": Spec(V, _simple(v.token)),
+    "login": Spec(V, _STR),
+    "passwd": Spec(V, _STR),
+    "database": Spec(V, _STR),
+    "secret": Spec(V, _STR),
+    "checkcommand": Spec(V, _STR),
+    "scheduler": Spec(V, _simple(v.scheduler)),
+    "persistent": Spec(V, _simple(v.whole)),
+    "netmask": Spec(V, lambda key, text, family: v.netmask(text, family)),
+    "protocol": Spec(V, _simple(v.protocol)),
+    "ops": Spec(V, _YESNO),
+    "schedflags": Spec(V, _simple(v.schedflags)),
+    "monitorfile": Spec(V, _STR),
+    "servicename": Spec(V, _STR),
+    "comment": Spec(V, _STR),
+    "load": Spec(V, _STR),  # ldirectord: parsed, never used
+}
+
+# ldirectord rejects these with these words (l.1444, 1680, 1789)
+REMOVED: Final[dict[str, str]] = {
+    "connecttimeout": "connecttimeout directive deprecated in favour of negotiatetimeout",
+    "timeout": "timeout directive deprecated in favour of checktimeout and negotiatetimeout",
+}
+CHECKCOUNT_WARNING: Final = (
+    "checkcount is deprecated and slated for removal; please see 'failurecount' "
+    "(it still sets the number of ping attempts)"
+)
+BARE_SUPERVISED_WARNING: Final = (
+    "please update your config not to use a bare supervised directive (write supervised=yes)"
+)
+MAX_RANGE = 65536  # addresses one `real=a->b` may expand to
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A parsed value and the location of its directive."""
+
+    value: object
+    loc: Location  # the value's span
+    key_loc: Location
+
+
+@dataclass(slots=True)
+class RawVirtual:
+    """One virtual block: its head, its settings and its real lines."""
+
+    family: int
+    head: v.VirtualHead | None  # None when the head did not parse
+    loc: Location  # the value of the virtual= line
+    settings: dict[str, Setting] = field(default_factory=dict)
+    reals: list[tuple[v.RawReal, Directive]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RawConfig:
+    """The file as written: global settings, virtual blocks and what went wrong."""
+
+    path: str
+    settings: dict[str, Setting] = field(default_factory=dict)
+    execute: list[str] = field(default_factory=list)
+    virtuals: list[RawVirtual] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def parse(lexed: Lexed) -> RawConfig:
+    """Group directives into the global section and virtual blocks, parsing each value."""
+    raw = RawConfig(path=lexed.path, diagnostics=list(lexed.diagnostics))
+    current: RawVirtual | None = None
+    ended: tuple[int, int] | None = None  # (blank line, block line) of the last closed block
+    for item in lexed.items:
+        if isinstance(item, Blank):
+            if current is not None:
+                ended = (item.line, current.loc.line)
+            current = None
+        elif item.indented:
+            if current is None:
+                _outside_block(raw, item, ended)
+            else:
+                _directive(raw, item, current)
+        elif item.key in ("virtual", "virtual6"):
+            current = _open_virtual(raw, item)
+            ended = None
+        else:
+            current, ended = None, None
+            _directive(raw, item, None)
+    return raw
+
+
+def _error(raw: RawConfig, loc: Location, message: str, severity: str = "error") -> None:
+    raw.diagnostics.append(Diagnostic(loc, message, severity))
+
+
+def _outside_block(raw: RawConfig, d: Directive, ended: tuple[int, int] | None) -> None:
+    message = f"indented '{d.key}' outside a virtual block"
+    if ended is not None:
+        message += f" (the blank line {ended[0]} ended the virtual block of line {ended[1]})"
+    _error(raw, d.loc, message)
+
+
+def _open_virtual(raw: RawConfig, d: Directive) -> RawVirtual:
+    family = 6 if d.key == "virtual6" else 4
+    block = RawVirtual(family, None, d.value_loc)
+    raw.virtuals.append(block)
+    if d.value is None or not d.value:
+        _error(raw, d.loc, f"'{d.key}' needs an address:port or a firewall mark")
+        return block
+    try:
+        block.head = a.virtual_head(d.value, family)
+    except v.Bad as bad:
+        _error(raw, d.span(bad.offset, bad.length), bad.message)
+    return block
+
+
+def _directive(raw: RawConfig, d: Directive, block: RawVirtual | None) -> None:
+    if d.key in ("virtual", "virtual6"):
+        _error(raw, d.loc, f"'{d.key}' must start at the beginning of the line (no indentation)")
+        return
+    if d.key in REMOVED:
+        _error(raw, d.loc, REMOVED[d.key])
+        return
+    spec = SPECS.get(d.key)
+    if spec is None:
+        _unknown(raw, d)
+        return
+    if not _in_scope(raw, d, spec, block):
+        return
+    if d.value is None:
+        if d.key == "supervised" and block is None:
+            _error(raw, d.loc, BARE_SUPERVISED_WARNING, "warning")
+            _store(raw, d, True, raw.settings)
+        else:
+            _error(raw, d.loc, f"'{d.key}' needs a value ({d.key}=...)")
+        return
+    try:
+        value = spec.parse(d.key, d.value, block.family if block else 4)
+    except v.Bad as bad:
+        _error(raw, d.span(bad.offset, bad.length), bad.message)
+        return
+    if d.key == "checkcount":
+        _error(raw, d.loc, CHECKCOUNT_WARNING, "warning")
+    if block is None:
+        _store_global(raw, d, value)
+    elif d.key in ("real", "real6"):
+        assert isinstance(value, v.RawReal)
+        block.reals.append((value, d))
+    else:
+        _store(raw, d, value, block.settings)
+
+
+def _unknown(raw: RawConfig, d: Directive) -> None:
+    names = [*SPECS, "virtual", "virtual6"]
+    close = difflib.get_close_matches(d.key, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    _error(raw, d.loc, f"unknown directive '{d.key}'{hint}")
+
+
+def _in_scope(raw: RawConfig, d: Directive, spec: Spec, block: RawVirtual | None) -> bool:
+    if block is None and spec.scope == V:
+        _error(raw, d.loc, f"'{d.key}' is only allowed inside a virtual block")
+        return False
+    if block is not None and spec.scope == G:
+        _error(raw, d.loc, f"'{d.key}' is only allowed in the global section")
+        return False
+    if block is not None and spec.family is not None and spec.family != block.family:
+        other = d.key[:-1] if d.key.endswith("6") else d.key + "6"
+        head = "virtual6" if block.family == 6 else "virtual"
+        _error(raw, d.loc, f"cannot specify '{d.key}' in a {head} block; use '{other}' instead")
+        return False
+    return True
+
+
+def _store_global(raw: RawConfig, d: Directive, value: object) -> None:
+    if d.key == "execute":
+        assert isinstance(value, str)
+        raw.execute.append(value)
+    else:
+        _store(raw, d, value, raw.settings)
+
+
+def _store(raw: RawConfig, d: Directive, value: object, into: dict[str, Setting]) -> None:
+    previous = into.get(d.key)
+    if previous is not None:
+        _error(
+            raw,
+            d.loc,
+            f"'{d.key}' is set again; this overrides the value of line {previous.key_loc.line}",
+            "warning",
+        )
+    into[d.key] = Setting(value, d.value_loc, d.loc)
+
+
+# --- real server lines -----------------------------------------------------------------
+
+_TOKEN = re.compile(r'"[^"]*"?|,|[^\s",]+')
+_THRESHOLD = re.compile(r"([lu]):(\d+)")
+
+
+def _tokens(text: str) -> list[v.Part]:
+    return [v.Part(m.group(), m.start()) for m in _TOKEN.finditer(text)]
+
+
+def parse_real(text: str, family: int) -> v.RawReal:
+    """Parse `addr[->addr][:port] gate|masq|ipip [weight] ["req", "recv"] [l:N] [u:N]`."""
+    words = _tokens(text)
+    if not words:
+        raise v.Bad("real needs an address and a forwarding method", 0, 1)
+    target, last = _real_address(words[0], family)
+    if len(words) < 2:
+        end = len(text)
+        raise v.Bad("missing forwarding method after the address (gate, masq or ipip)", end, 1)
+    method = v.forward(words[1])
+    rest = words[2:]
+    weight = _weight(rest)
+    req, recv = _request_receive(rest, len(text))
+    lower, upper = _thresholds(rest)
+    if rest:
+        raise v.Bad(
+            f"unexpected {rest[0].text!r} in the real server line",
+            rest[0].offset,
+            len(rest[0].text),
+        )
+    return v.RawReal(target, last, method, weight, req, recv, lower, upper)
+
+
+def _real_address(word: v.Part, family: int) -> tuple[v.HostPort, v.HostPort | None]:
+    first, arrow, second = word.text.partition("->")
+    if not arrow:
+        return a.hostport(word.text, word.offset, family, "real"), None
+    if family == 6:
+        raise v.Bad("address ranges are supported for IPv4 only", word.offset, len(word.text))
+    start = a.hostport(first, word.offset, family, "real")
+    if start.port is not None:
+        raise v.Bad(
+            "write the port after the last address of a range: A->B:PORT",
+            start.port.offset - 1,
+            len(start.port.text) + 1,
+        )
+    end = a.hostport(second, word.offset + len(first) + 2, family, "real")
+    return v.HostPort(start.host, start.address, end.port), end
+
+
+def _weight(rest: list[v.Part]) -> int:
+    if not rest or rest[0].text.startswith('"') or _THRESHOLD.fullmatch(rest[0].text):
+        return 1
+    word = rest.pop(0)
+    if word.text.isdigit() and int(word.text) <= v.MAX_WEIGHT:
+        return int(word.text)
+    raise v.Bad(
+        f"invalid weight {word.text!r} (expected a whole number from 0 to 65535)",
+        word.offset,
+        len(word.text),
+    )
+
+
+def _request_receive(rest: list[v.Part], end: int) -> tuple[str | None, str | None]:
+    if not rest or not rest[0].text.startswith('"'):
+        return None, None
+    request = rest.pop(0)
+    if rest and rest[0].text == ",":
+        rest.pop(0)
+    if not rest or not rest[0].text.startswith('"'):
+        at = rest[0].offset if rest else end
+        raise v.Bad('a per-real request needs a receive string too: "REQUEST", "RECEIVE"', at, 1)
+    receive = rest.pop(0)
+    path = request.text[1:-1]
+    # ldirectord: a leading / is added; healthd keeps the receive string (ldirectord drops
+    # it when the request already starts with /)
+    return (path if path.startswith("/") else "/" + path), receive.text[1:-1]
+
+
+def _thresholds(rest: list[v.Part]) -> tuple[int, int]:
+    found: dict[str, tuple[int, v.Part]] = {}
+    while rest and (m := _THRESHOLD.fullmatch(rest[0].text)):
+        word = rest.pop(0)
+        kind = m.group(1)
+        if kind in found:
+            raise v.Bad(f"'{kind}:' is given twice", word.offset, len(word.text))
+        if kind == "l" and "u" in found:
+            raise v.Bad(
+                "'l:' must come before 'u:' (ldirectord silently drops a 'u:' written first)",
+                found["u"][1].offset,
+                len(found["u"][1].text),
+            )
+        found[kind] = (int(m.group(2)), word)
+    lower = found["l"][0] if "l" in found else 0
+    upper = found["u"][0] if "u" in found else 0
+    if lower and upper and lower > upper:
+        word = found["l"][1]
+        raise v.Bad(
+            f"lower threshold {lower} is above the upper threshold {upper}",
+            word.offset,
+            len(word.text),
+        )
+    return lower, upper
