@@ -14,6 +14,7 @@ import enum
 import hashlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -67,15 +68,17 @@ def default_engine(config: Config, driver: IPVSDriver, listeners: Sequence[objec
     """Return the real Engine (imported here so tests can run the daemon on a stub)."""
     from healthd.engine import Engine
 
-    engine: EngineLike = Engine(config, driver, listeners=listeners)  # type: ignore[arg-type]
-    return engine
+    return Engine(config, driver, listeners=listeners)
 
 
 def default_loader(path: str) -> Config:
-    """Return the configuration at path (healthd.config.load; raises ConfigErrors)."""
-    from healthd.config import load
+    """Return the configuration at path, logging its warnings; raise ConfigErrors."""
+    from healthd.config import format_errors, load_with_warnings
 
-    return load(path)
+    config, warnings = load_with_warnings(path)
+    for warning in warnings:
+        log.warning(logs.CONFIG_WARNING, path=path, detail=format_errors([warning]))
+    return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +109,16 @@ def fingerprint(path: str, previous: Fingerprint | None = None) -> Fingerprint |
 
 def render_errors(errors: ConfigErrors) -> str:
     """Return every error rendered with its source line and caret."""
-    try:
-        from healthd.config import format_errors
-    except ImportError:  # the reader is not there yet: the summary and each diagnostic
-        return "\n".join([errors.summary(), *(str(d) for d in errors)])
-    text: str = format_errors(errors)
-    return text
+    from healthd.config import format_errors
+
+    return format_errors(errors)
+
+
+async def _close_http() -> None:
+    """Close the checks' shared HTTP session, if any check opened one."""
+    http = sys.modules.get("checks.http")
+    if http is not None:
+        await http.aclose()
 
 
 class _Listener:
@@ -218,6 +225,7 @@ class Daemon:
             self._remove_signals(loop)
             if self._control is not None:
                 await self._control.close()
+            await _close_http()
             if self.pid_path is not None:
                 pidfile.remove(self.pid_path)
             log.info(logs.DAEMON_STOPPED, config=self.config.path)

@@ -1,0 +1,419 @@
+"""ldirectord's verbs (start, stop, restart, try-restart, reload, status) and the foreground run.
+
+Messages and exit codes are ldirectord's (ldirectord.md §1.3-§1.4): 0 running/success, 1 not
+found or stale, 2 configuration error, 3 stopped. Unlike ldirectord, stop and status do not
+read the configuration at all, so a broken file never hides or detaches a running daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import yaml
+
+from healthd import control, pidfile
+from healthd.errors import ConfigErrors, HealthdError
+from healthd.model import Config
+
+if TYPE_CHECKING:
+    from healthd.ipvs.driver import IPVSDriver
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_CONFIG = 2
+EXIT_STOPPED = 3
+DRIVER_ENV = "HEALTHD_DRIVER"  # testing and demo only: "fake" runs on the in-memory table
+COMPAT_FLAG = ("-X", "ldirectord-compatible")  # puts "ldirectord" into /proc/PID/cmdline
+STOP_WAIT = 60.0  # seconds `stop` waits for the daemon to exit
+START_WAIT = 60.0  # seconds `start` waits for the daemon to come up
+POLL = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One configuration's identity: names, pid file and control socket."""
+
+    config_arg: str | None
+    path: str  # the configuration as ldirectord's lookup found it (used in messages)
+
+    @property
+    def pid_path(self) -> str:
+        return pidfile.pidfile_path(self.config_arg)
+
+    @property
+    def control_path(self) -> str:
+        return control.socket_path(self.config_arg)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text.rstrip("\n") + "\n")
+    sys.stdout.flush()
+
+
+def locate(ns: argparse.Namespace) -> Instance | None:
+    """Return the instance for the config named on the command line, or None (message shown)."""
+    from healthd.config import lookup
+
+    try:
+        path = lookup(ns.config_arg)
+    except (HealthdError, OSError) as exc:
+        _err(str(exc))
+        return None
+    return Instance(ns.config_arg, path)
+
+
+def load(inst: Instance) -> Config | None:
+    """Return the parsed configuration, or None after printing every error."""
+    from healthd.config import format_errors, load_with_warnings
+
+    try:
+        config, warnings = load_with_warnings(inst.path)
+    except ConfigErrors as errs:
+        _err(format_errors(errs))
+        return None
+    if warnings:
+        _err(format_errors(warnings))
+    return config
+
+
+def find(inst: Instance) -> pidfile.PidStatus:
+    """Return the daemon's state: its pid file, else a control socket that answers."""
+    st = pidfile.check(inst.pid_path)
+    if st.state is not pidfile.State.STOPPED:
+        return st
+    # a daemon run by systemd may have no pid file (read-only /run); its socket still answers
+    with contextlib.suppress(control.ControlError):
+        info = control.query(inst.control_path, timeout=1.0).get("daemon")
+        pid = info.get("pid") if isinstance(info, dict) else None
+        if isinstance(pid, int) and pidfile.cmdline(pid) is not None:
+            return pidfile.PidStatus(pidfile.State.RUNNING, inst.pid_path, pid)
+    return st
+
+
+# --- the compatibility marker -------------------------------------------------------------
+
+
+def ensure_marker() -> None:
+    """Re-exec with "ldirectord" in the command line unless it is there already.
+
+    ldirectord's own status/stop and the OCF agent accept a pid only if /proc/PID/cmdline
+    matches /ldirectord/; a Python -X option carries the word without changing anything else.
+    """
+    own = pidfile.cmdline(os.getpid()) or ""
+    if pidfile.MARKER in own:
+        return
+    argv = list(sys.orig_argv)
+    os.execv(sys.executable, [argv[0], *COMPAT_FLAG, *argv[1:]])
+
+
+# --- driver -----------------------------------------------------------------------------
+
+
+async def open_driver() -> IPVSDriver:
+    """Return the kernel driver, or the in-memory one when HEALTHD_DRIVER=fake (tests, demo)."""
+    kind = os.environ.get(DRIVER_ENV, "netlink")
+    if kind == "fake":
+        from healthd.ipvs.fake import FakeDriver
+
+        return FakeDriver()
+    if kind != "netlink":
+        raise HealthdError(f"{DRIVER_ENV}={kind!r}: expected 'netlink' or 'fake'")
+    from healthd.ipvs.netlink import NetlinkDriver
+
+    driver = NetlinkDriver()
+    try:
+        await driver.dump()  # fail here, with the driver's one-line reason, rather than later
+    except HealthdError:
+        await driver.aclose()
+        raise
+    return driver
+
+
+# --- running the daemon -------------------------------------------------------------------
+
+
+async def serve(
+    inst: Instance, config: Config, *, pid_path: str | None, ready_fd: int | None
+) -> int:
+    """Open the driver and run the daemon until it stops; return the exit code."""
+    from healthd.daemon import Daemon
+    from healthd.sdnotify import Notifier
+
+    try:
+        driver = await open_driver()
+    except HealthdError as exc:
+        _report_failure(ready_fd, str(exc))
+        return EXIT_FAIL
+    daemon = Daemon(
+        config,
+        driver,
+        notifier=Notifier.from_env(),
+        control_path=inst.control_path,
+        pid_path=pid_path,
+        on_ready=(lambda: _report_ready(ready_fd)) if ready_fd is not None else None,
+    )
+    try:
+        return await daemon.run()
+    except HealthdError as exc:
+        _report_failure(ready_fd, str(exc))
+        return EXIT_FAIL
+    finally:
+        await driver.aclose()
+
+
+def _report_ready(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(fd, b"ready\n")
+            os.close(fd)
+
+
+def _report_failure(fd: int | None, message: str) -> None:
+    _err(f"healthd: {message}")
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(fd, f"error {message}\n".encode())
+
+
+def _configure_logs(config: Config, debug: bool) -> None:
+    from healthd import logs
+
+    logs.configure(debug, None if debug else config.logfile)
+
+
+def _foreground(inst: Instance, config: Config, debug: bool) -> int:
+    """Run in the foreground; write the pid file unless -d or under systemd (NOTIFY_SOCKET)."""
+    # systemd tracks the main pid itself and keeps /run read-only (ProtectSystem=strict);
+    # status and stop then find the daemon through its control socket
+    under_systemd = bool(os.environ.get("NOTIFY_SOCKET"))
+    pid_path = None if debug or under_systemd else inst.pid_path
+    if pid_path is not None:
+        try:
+            pidfile.write(pid_path)
+        except OSError as exc:
+            # ProtectSystem=strict keeps /run read-only; status then asks the control socket
+            _err(f"healthd: cannot write pid file {pid_path}: {exc.strerror}")
+            pid_path = None
+    _configure_logs(config, debug)
+    try:
+        return asyncio.run(serve(inst, config, pid_path=pid_path, ready_fd=None))
+    finally:
+        if pid_path is not None:
+            pidfile.remove(pid_path)
+
+
+def run(ns: argparse.Namespace) -> int:
+    """`healthd [-d] -c FILE`: run in the foreground (systemd Type=notify)."""
+    if not ns.debug:
+        ensure_marker()
+    inst = locate(ns)
+    if inst is None:
+        return EXIT_FAIL
+    config = load(inst)
+    if config is None:
+        return EXIT_CONFIG
+    st = find(inst)
+    if st.state is pidfile.State.RUNNING:
+        _err(f"ldirectord for {inst.path} is already running with pid: {st.pid}")
+        return EXIT_FAIL
+    return _foreground(inst, config, ns.debug)
+
+
+def _daemonize(inst: Instance, config: Config) -> int:
+    """Double-fork, setsid, chdir /, stdio to /dev/null; wait for the grandchild to be ready."""
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked processes
+        os.close(r)
+        os.setsid()
+        if os.fork() > 0:
+            os._exit(0)
+        os._exit(_grandchild(inst, config, w))
+    os.close(w)
+    os.waitpid(child, 0)
+    return _await_ready(r)
+
+
+def _grandchild(inst: Instance, config: Config, ready_fd: int) -> int:  # pragma: no cover
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    try:
+        pidfile.write(inst.pid_path)
+    except OSError as exc:
+        _report_failure(ready_fd, f"Can not open {inst.pid_path}: {exc.strerror}")
+        return EXIT_FAIL
+    try:
+        _configure_logs(config, False)
+        return asyncio.run(serve(inst, config, pid_path=inst.pid_path, ready_fd=ready_fd))
+    finally:
+        pidfile.remove(inst.pid_path)
+
+
+def _await_ready(fd: int) -> int:
+    """Read the grandchild's first report: `ready`, `error MESSAGE`, or nothing (it died)."""
+    data = b""
+    deadline = time.monotonic() + START_WAIT
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while b"\n" not in data and (left := deadline - time.monotonic()) > 0:
+            if not select.select([pipe], [], [], left)[0]:
+                break
+            chunk = pipe.read(4096)
+            if not chunk:
+                break
+            data += chunk
+    line = data.split(b"\n", 1)[0].decode(errors="replace")
+    if line == "ready":
+        return EXIT_OK
+    if line.startswith("error "):
+        _err(f"healthd: {line[6:]}")
+    else:
+        _err("healthd: the daemon did not start (see the log)")
+    return EXIT_FAIL
+
+
+def _start(inst: Instance, config: Config, debug: bool) -> int:
+    st = find(inst)
+    if st.state is pidfile.State.RUNNING:
+        return EXIT_OK  # ldirectord: start while running prints nothing and exits 0
+    if debug:
+        return _foreground(inst, config, True)
+    if not os.access(os.path.dirname(inst.pid_path) or ".", os.W_OK):
+        _err(f"Can not open {inst.pid_path}: permission denied")
+        return EXIT_FAIL
+    return _daemonize(inst, config)
+
+
+def start(ns: argparse.Namespace) -> int:
+    """`start`: daemonize and write the pid file; exit 0 at once if already running."""
+    if not ns.debug:
+        ensure_marker()
+    inst = locate(ns)
+    if inst is None:
+        return EXIT_FAIL
+    config = load(inst)
+    if config is None:
+        return EXIT_CONFIG
+    return _start(inst, config, ns.debug)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while pidfile.is_instance(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def _terminate(inst: Instance) -> int:
+    st = find(inst)
+    if st.state is pidfile.State.RUNNING and st.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(st.pid, signal.SIGTERM)
+        # ldirectord returns at once; waiting lets Pacemaker and restart rely on "stopped"
+        if not _wait_gone(st.pid, STOP_WAIT):
+            _err(f"healthd: pid {st.pid} still running {STOP_WAIT:g}s after TERM")
+    return EXIT_OK
+
+
+def stop(ns: argparse.Namespace) -> int:
+    """`stop`: TERM the daemon and wait (bounded) for it to exit; always exit 0."""
+    inst = locate(ns)
+    return EXIT_FAIL if inst is None else _terminate(inst)
+
+
+def restart(ns: argparse.Namespace) -> int:
+    """`restart`: check the configuration first, then stop and start."""
+    if not ns.debug:
+        ensure_marker()
+    inst = locate(ns)
+    if inst is None:
+        return EXIT_FAIL
+    config = load(inst)
+    if config is None:
+        return EXIT_CONFIG  # the running daemon is left alone
+    _terminate(inst)
+    return _start(inst, config, ns.debug)
+
+
+def try_restart(ns: argparse.Namespace) -> int:
+    """`try-restart`: restart only if running; exit 0 when stopped."""
+    inst = locate(ns)
+    if inst is None:
+        return EXIT_FAIL
+    if find(inst).state is not pidfile.State.RUNNING:
+        return EXIT_OK
+    return restart(ns)
+
+
+def reload(ns: argparse.Namespace) -> int:
+    """`reload`/`force-reload`: check the configuration, then HUP the daemon."""
+    inst = locate(ns)
+    if inst is None:
+        return EXIT_FAIL
+    st = find(inst)
+    if st.state is not pidfile.State.RUNNING or st.pid is None:
+        _out(f"ldirectord is stopped for {inst.path}")
+        return EXIT_FAIL
+    if load(inst) is None:
+        return EXIT_CONFIG  # the daemon would refuse it too; it keeps running unchanged
+    os.kill(st.pid, signal.SIGHUP)
+    return EXIT_OK
+
+
+def status(ns: argparse.Namespace) -> int:
+    """`status`: ldirectord's lines and exit codes, plus the daemon's view with --format."""
+    inst = locate(ns)
+    if inst is None:
+        return EXIT_FAIL
+    st = find(inst)
+    fmt = getattr(ns, "format", "text")
+    stopped = f"ldirectord is stopped for {inst.path}"
+    say_stopped = _err if fmt != "text" else _out  # keep stdout machine-readable
+    if st.state is pidfile.State.RUNNING:
+        _err(f"ldirectord for {inst.path} is running with pid: {st.pid}")
+        code = EXIT_OK
+    elif st.state is pidfile.State.STALE:
+        _err(f"ldirectord stale pid file {st.path} for {inst.path}")
+        say_stopped(stopped)
+        code = EXIT_FAIL
+    else:
+        say_stopped(stopped)
+        code = EXIT_STOPPED
+    if fmt != "text":
+        _out(_render(_view(inst, st), fmt))
+    return code
+
+
+def _view(inst: Instance, st: pidfile.PidStatus) -> dict[str, object]:
+    view: dict[str, object] = {"config": inst.path, "status": st.state.value, "pid": st.pid}
+    if st.state is pidfile.State.RUNNING:
+        try:
+            view.update(control.query(inst.control_path))
+        except control.ControlError as exc:
+            view["error"] = str(exc)
+    return view
+
+
+def _render(view: dict[str, object], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(view, indent=2, default=str)
+    return yaml.safe_dump(json.loads(json.dumps(view, default=str)), sort_keys=False).rstrip()
