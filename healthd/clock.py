@@ -66,10 +66,13 @@ class FakeClock:
         target = self._now + seconds
         await self.settle()
         while self._timers and self._timers[0][0] <= target:
-            deadline, _, fut = heapq.heappop(self._timers)
+            # every sleeper due at the same instant wakes in the same turn, as on a real loop
+            deadline = self._timers[0][0]
             self._now = max(self._now, deadline)
-            if not fut.done():
-                fut.set_result(None)
-                await self.settle()
+            while self._timers and self._timers[0][0] == deadline:
+                _, _, fut = heapq.heappop(self._timers)
+                if not fut.done():
+                    fut.set_result(None)
+            await self.settle()
         self._now = target
         await self.settle()

@@ -95,14 +95,16 @@ def is_syslog(logfile: str | None) -> bool:
 
 
 def configure(
-    debug: bool, logfile: str | None, json: bool | None = None, *, cache: bool = True
+    debug: bool, logfile: str | None, json: bool | None = None, *, cache: bool = False
 ) -> None:
     """Route structlog through one stdlib handler chosen from -d, `logfile=` and the terminal.
 
     debug: console format on stderr at debug level; `logfile` is ignored (as ldirectord -d).
     logfile: "/path" → JSON lines appended to that file; a facility ("local0") → syslog.
     json: None decides by whether stderr is a terminal; True/False forces the format on the
-    standard streams. cache=False keeps loggers re-configurable (tests).
+    standard streams. cache=True caches loggers on first use: a small saving in production
+    that defeats structlog.testing.capture_logs, so it is off by default (the hot path, the
+    probes, binds its logger once anyway).
     """
     if debug:
         console = True

@@ -64,12 +64,14 @@ class Scheduler:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         jitter: Callable[[], float] = random.random,
         skip: Skip | None = None,
+        grace: float = GRACE,
     ) -> None:
         self._sink = sink
         self._clock = clock or SystemClock()
         self._sem = asyncio.Semaphore(max(1, max_in_flight))
         self._jitter = jitter
         self._skip = skip
+        self._grace = grace
         self._jobs: dict[Hashable, Job] = {}
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
         self.failed: asyncio.Future[None] | None = None
@@ -139,7 +141,7 @@ class Scheduler:
         async with self._sem:
             self.runs += 1
             start = self._clock.monotonic()
-            limit = job.probe.timeout + GRACE
+            limit = job.probe.timeout + self._grace
             try:
                 async with asyncio.timeout(limit):
                     result = await job.probe.run()
