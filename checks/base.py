@@ -11,12 +11,52 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self
 
 if TYPE_CHECKING:
     import aiohttp
 
 IPAddress = IPv4Address | IPv6Address
+
+
+class Reason(enum.StrEnum):
+    """The closed set of reason tokens a check reports (Result.reason is one of these).
+
+    Members are strings, so `result.reason == Reason.TIMEOUT` and `result.reason == "timeout"`
+    are the same test. Logs, the status dump and `healthd check` print the plain string.
+    """
+
+    OK = "ok"  # the check passed
+    TIMEOUT = "timeout"  # no (complete) answer within the timeout
+    REFUSED = "refused"  # the connection was refused (nothing listens on the port)
+    UNREACHABLE = "unreachable"  # no route, host or network unreachable, name not resolved
+    RESET = "reset"  # the peer reset or closed the connection before answering
+    NETWORK_ERROR = "network_error"  # any other socket-level failure
+    TLS_ERROR = "tls_error"  # handshake failed, certificate rejected
+    STATUS_MISMATCH = "status_mismatch"  # wrong status/reply code (HTTP non-2xx, SMTP 5xx, ...)
+    BODY_MISMATCH = "body_mismatch"  # the answer did not match `receive`
+    PROTOCOL_ERROR = "protocol_error"  # the server spoke, but not the expected protocol
+    AUTH_FAILED = "auth_failed"  # login/bind rejected
+    EXIT_STATUS = "exit_status"  # external command exited non-zero
+    EXEC_FAILED = "exec_failed"  # the check could not run (command missing, no permission)
+    INTERNAL_ERROR = "internal_error"  # the check itself crashed (set by the scheduler)
+
+
+# Module-level aliases, so `from checks.base import TIMEOUT` reads naturally too.
+OK: Final = Reason.OK
+TIMEOUT: Final = Reason.TIMEOUT
+REFUSED: Final = Reason.REFUSED
+UNREACHABLE: Final = Reason.UNREACHABLE
+RESET: Final = Reason.RESET
+NETWORK_ERROR: Final = Reason.NETWORK_ERROR
+TLS_ERROR: Final = Reason.TLS_ERROR
+STATUS_MISMATCH: Final = Reason.STATUS_MISMATCH
+BODY_MISMATCH: Final = Reason.BODY_MISMATCH
+PROTOCOL_ERROR: Final = Reason.PROTOCOL_ERROR
+AUTH_FAILED: Final = Reason.AUTH_FAILED
+EXIT_STATUS: Final = Reason.EXIT_STATUS
+EXEC_FAILED: Final = Reason.EXEC_FAILED
+INTERNAL_ERROR: Final = Reason.INTERNAL_ERROR
 
 
 class Status(enum.StrEnum):
@@ -56,6 +96,11 @@ class Result:
     detail: str = ""
     elapsed: float = 0.0  # seconds
 
+    def __post_init__(self) -> None:
+        # A Reason member is stored as its plain string, so results serialize anywhere.
+        if type(self.reason) is not str:
+            object.__setattr__(self, "reason", str(self.reason))
+
     @property
     def up(self) -> bool:
         return self.status is Status.UP
@@ -79,7 +124,18 @@ class CheckContext:
 
 
 class CheckOptionError(ValueError):
-    """A check's options are invalid (raised at configuration time, never during a check)."""
+    """A check's options are invalid (raised at configuration time, never during a check).
+
+    `option` names the offending option (e.g. "receive") so the config builder can point at
+    its line; str(error) is the message alone. A single argument is taken as the message.
+    """
+
+    def __init__(self, option: str, message: str | None = None) -> None:
+        if message is None:
+            option, message = "", option
+        super().__init__(message)
+        self.option = option
+        self.message = message
 
 
 class Check(Protocol):
@@ -110,3 +166,24 @@ class Stopwatch:
 
     def down(self, reason: str, detail: str = "") -> Result:
         return Result.down(reason, detail, self.elapsed)
+
+
+def timed() -> Stopwatch:
+    """Start a stopwatch for one check run: `sw = timed(); ...; return sw.up()`."""
+    return Stopwatch()
+
+
+class CheckLoadError(LookupError):
+    """A check kind cannot be loaded: unknown name, or a missing optional dependency."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UnknownCheckError(CheckLoadError):
+    """The check kind is not in the registry."""
+
+    def __init__(self, kind: str, known: list[str]) -> None:
+        super().__init__(kind, f"unknown check type {kind!r} (known: {', '.join(known)})")
+        self.known = known

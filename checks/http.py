@@ -1,0 +1,225 @@
+"""service=http, https and http_proxy: one request, a 2xx final status, and `receive` in the body.
+
+Uses one shared aiohttp session per event loop (the caller's ctx.http, or a lazily created one
+closed by `aclose()`); connections are never reused and every request has a total timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from re import Pattern
+from typing import ClassVar, Final, Self
+
+import aiohttp
+from yarl import URL
+
+from checks._util import TLSSettings, classify, compile_receive
+from checks.base import CheckContext, CheckOptionError, Reason, Result, Stopwatch, Target, timed
+
+MAX_BODY: Final = 1 << 20  # bytes of body read for the receive test; the rest is ignored
+MAX_REDIRECTS: Final = 7  # ldirectord: LWP's default max_redirect
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_HEADERS: Final = {"User-Agent": "healthd", "Accept": "*/*"}
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]
+_sessions = weakref.WeakKeyDictionary()
+
+
+def session() -> aiohttp.ClientSession:
+    """Return this event loop's shared check session, creating it on first use."""
+    loop = asyncio.get_running_loop()
+    current = _sessions.get(loop)
+    if current is None or current.closed:
+        current = new_session()
+        _sessions[loop] = current
+    return current
+
+
+def new_session() -> aiohttp.ClientSession:
+    """Create a session fit for health checks: no connection reuse, no cookies."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(force_close=True, limit=0),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=30),
+        headers=_HEADERS,
+    )
+
+
+async def aclose() -> None:
+    """Close this event loop's shared session, if one was created."""
+    current = _sessions.pop(asyncio.get_running_loop(), None)
+    if current is not None:
+        await current.close()
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPCheck:
+    """GET or HEAD `request` on the real; up on a 2xx final status and a matching body."""
+
+    kind: ClassVar[str] = "http"
+    scheme: ClassVar[str] = "http"
+    request: str  # the path (without its leading slash), or an absolute URL
+    method: str
+    receive: Pattern[str] | None
+    virtualhost: str | None
+    tls: TLSSettings
+    timeout: float
+    http: aiohttp.ClientSession | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        """Build the check from request, receive, httpmethod, virtualhost and the tls_* options."""
+        method = (options.get("httpmethod") or "GET").upper()
+        if method not in ("GET", "HEAD"):
+            raise CheckOptionError("httpmethod", "httpmethod must be GET or HEAD")
+        request = options.get("request") or "/"
+        # ldirectord: one leading "/" is dropped, then the rest is appended to scheme://rip:port/
+        request = request.removeprefix("/")
+        cls._validate_request(request)
+        return cls(
+            request=request,
+            method=method,
+            receive=compile_receive(options),
+            virtualhost=options.get("virtualhost") or None,
+            tls=TLSSettings.from_options(options),
+            timeout=ctx.timeout,
+            http=ctx.http,
+        )
+
+    @classmethod
+    def _validate_request(cls, request: str) -> None:
+        if _is_absolute(request):
+            _parse_url(request)
+
+    def url(self, target: Target) -> URL:
+        """Return the URL fetched for this target (a full URL in `request` is used as is)."""
+        if _is_absolute(self.request):
+            return _parse_url(self.request)
+        return URL(f"{self.scheme}://{target.host}:{target.port}/{self.request}")
+
+    def proxy(self, target: Target) -> URL | None:
+        return None
+
+    async def check(self, target: Target) -> Result:
+        """Fetch the URL, following redirects, and judge the final answer."""
+        sw = timed()
+        http = self.http if self.http is not None else session()
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._fetch(http, target, sw)
+        except aiohttp.ClientSSLError as exc:
+            return sw.down(Reason.TLS_ERROR, _tls_detail(exc))
+        except aiohttp.ServerDisconnectedError:
+            return sw.down(Reason.RESET, "server closed the connection without answering")
+        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+            return sw.down(Reason.PROTOCOL_ERROR, str(exc) or type(exc).__name__)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            reason, detail = classify(exc)
+            if reason is Reason.TIMEOUT:
+                detail = f"no complete answer within {self.timeout:g}s"
+            return sw.down(reason, detail)
+
+    async def _fetch(self, http: aiohttp.ClientSession, target: Target, sw: Stopwatch) -> Result:
+        url = first = self.url(target)
+        proxy = self.proxy(target)
+        vhost = self.virtualhost if proxy is None else None  # ldirectord: no Host for proxies
+        for hop in range(MAX_REDIRECTS + 1):
+            # Host header and SNI name go to the configured origin only, never to another host
+            # a redirect points at (LWP drops Host on every redirect; we keep it on the origin).
+            same = url.origin() == first.origin()
+            async with http.request(
+                self.method,
+                url,
+                headers={"Host": vhost} if same and vhost else None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                ssl=self.tls.context(),
+                server_hostname=self.tls.hostname if same and self.scheme == "https" else None,
+                proxy=proxy,
+            ) as resp:
+                location = resp.headers.get("Location")
+                if resp.status in _REDIRECTS and location and hop < MAX_REDIRECTS:
+                    url = resp.url.join(URL(location))
+                    continue
+                body = await _read_body(resp) if self.method == "GET" else ""
+                return self._judge(resp.status, resp.reason or "", body, sw)
+        raise AssertionError("unreachable: the last hop always returns")  # pragma: no cover
+
+    def _judge(self, status: int, reason: str, body: str, sw: Stopwatch) -> Result:
+        status_line = f"{status} {reason}".strip()
+        # ldirectord: LWP's is_success, i.e. any 2xx after redirects
+        if not 200 <= status < 300:
+            return sw.down(Reason.STATUS_MISMATCH, f"got {status_line}, want 2xx")
+        if self.receive is not None and self.receive.search(body) is None:
+            excerpt = body[:60].replace("\n", " ")
+            detail = f"body does not match {self.receive.pattern!r} (starts {excerpt!r})"
+            return sw.down(Reason.BODY_MISMATCH, detail)
+        return sw.up(status_line)
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPSCheck(HTTPCheck):
+    """As http over TLS; virtualhost is also the SNI name (ldirectord sends no SNI)."""
+
+    kind: ClassVar[str] = "https"
+    scheme: ClassVar[str] = "https"
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPProxyCheck(HTTPCheck):
+    """The real is an HTTP proxy; `request` is the absolute URL fetched through it."""
+
+    kind: ClassVar[str] = "http_proxy"
+    scheme: ClassVar[str] = "http"
+
+    @classmethod
+    def _validate_request(cls, request: str) -> None:
+        if not _is_absolute(request):
+            msg = 'service=http_proxy needs an absolute URL in request, e.g. "http://example.com/"'
+            raise CheckOptionError("request", msg)
+        _parse_url(request)
+
+    def url(self, target: Target) -> URL:
+        return _parse_url(self.request)
+
+    def proxy(self, target: Target) -> URL | None:
+        """Return the real as the proxy URL."""
+        return URL(f"http://{target.host}:{target.port}/")
+
+
+def _is_absolute(request: str) -> bool:
+    return request.lower().startswith(("http://", "https://"))
+
+
+def _parse_url(text: str) -> URL:
+    try:
+        url = URL(text)
+    except ValueError as exc:
+        raise CheckOptionError("request", f"invalid URL {text!r}: {exc}") from exc
+    if not url.host:
+        raise CheckOptionError("request", f"invalid URL {text!r}: no host")
+    return url
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> str:
+    """Read at most MAX_BODY bytes of the body and decode it leniently."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_BODY and (chunk := await resp.content.read(MAX_BODY - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    charset = resp.charset or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        charset = "utf-8"
+    return b"".join(chunks).decode(charset, "replace")
+
+
+def _tls_detail(exc: aiohttp.ClientSSLError) -> str:
+    cause = getattr(exc, "certificate_error", None) or exc.os_error
+    return classify(cause)[1] if isinstance(cause, Exception) else str(exc)

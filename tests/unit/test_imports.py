@@ -1,0 +1,146 @@
+"""The dependency rules of the package layout, checked by walking imports with ast.
+
+- checks/ never imports healthd (it is a standalone library).
+- Only healthd/ipvs/netlink.py imports pyroute2.
+- The pure core (model, health, reconcile, config lexer/parser/build, ipvs.types) imports no
+  asyncio, aiohttp or pyroute2, not even through the first-party modules it imports.
+Imports under `if TYPE_CHECKING:` are annotations only and do not count.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRST_PARTY = ("healthd", "checks")
+PURE = [
+    "healthd.model",
+    "healthd.health",
+    "healthd.reconcile",
+    "healthd.config.lexer",
+    "healthd.config.parser",
+    "healthd.config.build",
+    "healthd.ipvs.types",
+]
+IO_LIBRARIES = {"asyncio", "aiohttp", "pyroute2"}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in FIRST_PARTY:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Walk the tree, skipping the bodies of `if TYPE_CHECKING:` blocks."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                yield child
+                yield from _nodes(child)
+            continue
+        yield node
+        yield from _nodes(node)
+
+
+@cache
+def imports_of(module: str) -> frozenset[str]:
+    """Return the absolute names a first-party module imports (outside TYPE_CHECKING)."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(), str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in _nodes(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(package, node.module, node.level)
+            # `from healthd import model` imports the submodule healthd.model; the package's
+            # __init__ counts only when a name defined there is imported.
+            subs = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES}
+            names.update(subs)
+            if len(subs) < len(node.names):
+                names.add(base)
+    return frozenset(names)
+
+
+def _resolve(package: str, name: str | None, level: int) -> str:
+    if level == 0:
+        return name or ""
+    parts = package.split(".")
+    base = ".".join(parts[: len(parts) - level + 1])
+    return f"{base}.{name}" if name else base
+
+
+def _top(name: str) -> str:
+    return name.partition(".")[0]
+
+
+def chains(start: str) -> Iterator[list[str]]:
+    """Yield every first-party import path from start (depth-first, each module once)."""
+    seen: set[str] = set()
+    stack = [[start]]
+    while stack:
+        path = stack.pop()
+        yield path
+        for name in sorted(imports_of(path[-1])):
+            if name in MODULES and name not in seen:
+                seen.add(name)
+                stack.append([*path, name])
+
+
+def test_the_walker_sees_the_packages() -> None:
+    assert "checks.base" in MODULES
+    assert "healthd.model" in MODULES
+    assert "checks.base" in imports_of("checks")
+
+
+def test_type_checking_imports_are_ignored() -> None:
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import aiohttp\n")
+    names = {a.name for n in _nodes(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert names == set()
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _top(m) == "checks"))
+def test_checks_never_import_healthd(module: str) -> None:
+    offending = sorted(name for name in imports_of(module) if _top(name) == "healthd")
+    assert offending == [], f"{module} imports {offending}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_the_netlink_driver_imports_pyroute2(module: str) -> None:
+    if module == "healthd.ipvs.netlink":
+        return
+    offending = sorted(name for name in imports_of(module) if _top(name) == "pyroute2")
+    assert offending == [], f"{module} imports {offending}; only healthd.ipvs.netlink may"
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_core_does_no_io_imports(module: str) -> None:
+    if module not in MODULES:
+        pytest.skip(f"{module} does not exist yet")
+    problems = []
+    for chain in chains(module):
+        bad = sorted(n for n in imports_of(chain[-1]) if _top(n) in IO_LIBRARIES)
+        if bad:
+            problems.append(f"{' -> '.join(chain)} imports {', '.join(bad)}")
+    assert problems == []
