@@ -372,7 +372,7 @@ def _thresholds(rest: list[v.Part]) -> tuple[int, int]:
             raise v.Bad(f"'{kind}:' is given twice", word.offset, len(word.text))
         if kind == "l" and "u" in found:
             raise v.Bad(
-                "'l:' must come before 'u:' (ldirectord silently drops a 'u:' written first)",
+                "'u:' must come after 'l:' (ldirectord silently drops a 'u:' written first)",
                 found["u"][1].offset,
                 len(found["u"][1].text),
             )

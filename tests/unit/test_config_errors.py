@@ -1,0 +1,548 @@
+# ruff: noqa: E501  (the expected messages are kept whole, one per line)
+"""Every configuration error and warning, asserted exactly: path, line, column and text.
+
+Each case is ldirectord.cf text and the diagnostics healthd reports for it, in order.
+Many of these inputs are silently accepted (or misread) by ldirectord.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from healthd.config import (
+    MAX_ERRORS,
+    ConfigErrors,
+    StaticResolver,
+    format_errors,
+    parse_text,
+    parse_text_with_warnings,
+)
+
+RESOLVER = StaticResolver(services={"http": 80})
+
+CASES = [
+    (
+        "virtual=192.0.2.10\n",
+        [
+            "t.cf:1:9: error: virtual address '192.0.2.10' has no port (write ADDRESS:PORT, or a plain number for a firewall mark)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10.80\n",
+        [
+            "t.cf:1:9: error: invalid IPv4 address '192.0.2.10.80'",
+        ],
+    ),
+    (
+        "virtual=192.0.2.010:80\n",
+        [
+            "t.cf:1:9: error: invalid IPv4 address '192.0.2.010': leading zeros are ambiguous (ldirectord reads them as octal)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.256:80\n",
+        [
+            "t.cf:1:9: error: invalid IPv4 address '192.0.2.256'",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:99999\n",
+        [
+            "t.cf:1:20: error: port 99999 is out of range (0-65535)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80 junk\n",
+        [
+            "t.cf:1:23: error: unexpected text after the virtual address",
+        ],
+    ),
+    (
+        "virtual=[2001:db8::1]:80\n",
+        [
+            't.cf:1:9: error: cannot specify an IPv6 address here; use "virtual6" instead',
+        ],
+    ),
+    (
+        "virtual6=2001:db8::1:80\n",
+        [
+            "t.cf:1:10: error: an IPv6 address needs brackets: [2001:db8::1:80] (or [ADDRESS]:PORT)",
+        ],
+    ),
+    (
+        "virtual6=[2001:db8::zz]:80\n",
+        [
+            "t.cf:1:11: error: invalid IPv6 address '2001:db8::zz'",
+        ],
+    ),
+    (
+        "virtual6=192.0.2.1:80\n",
+        [
+            't.cf:1:10: error: cannot specify an IPv4 address here; use "virtual" instead',
+        ],
+    ),
+    (
+        "virtual=0\n",
+        [
+            "t.cf:1:9: error: invalid firewall mark 0 (expected 1-4294967295)",
+        ],
+    ),
+    (
+        "virtual=nowhere.example:80\n",
+        [
+            "t.cf:1:9: error: cannot resolve host 'nowhere.example' to an IPv4 address",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:nosuchservice\n",
+        [
+            "t.cf:1:20: error: unknown service name 'nosuchservice' for tcp (not in /etc/services)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=192.0.2.11;80 gate\n",
+        [
+            "t.cf:2:20: error: invalid character ';' in address '192.0.2.11;80'",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real = 10.0.0.5:80 gatee 2\n",
+        [
+            "t.cf:2:24: error: unknown forwarding method 'gatee' (expected gate, masq or ipip)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80\n",
+        [
+            "t.cf:2:21: error: missing forwarding method after the address (gate, masq or ipip)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate weight=10\n",
+        [
+            "t.cf:2:27: error: invalid weight 'weight=10' (expected a whole number from 0 to 65535)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 70000\n",
+        [
+            "t.cf:2:27: error: invalid weight '70000' (expected a whole number from 0 to 65535)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 u:100 l:50\n",
+        [
+            "t.cf:2:29: error: 'u:' must come after 'l:' (ldirectord silently drops a 'u:' written first)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 l:100 u:50\n",
+        [
+            "t.cf:2:29: error: lower threshold 100 is above the upper threshold 50",
+        ],
+    ),
+    (
+        'virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 "/x"\n',
+        [
+            't.cf:2:33: error: a per-real request needs a receive string too: "REQUEST", "RECEIVE"',
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.9->10.0.0.5:80 gate\n",
+        [
+            "t.cf:2:10: error: invalid range 10.0.0.9->10.0.0.5: the first address is above the last",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.1:80->10.0.0.5 gate\n",
+        [
+            "t.cf:2:18: error: write the port after the last address of a range: A->B:PORT",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate\n    real=10.0.0.5 gate\n",
+        [
+            "t.cf:3:5: error: duplicate real server 10.0.0.5:80 in this virtual service",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real6=[2001:db8::5]:80 gate\n",
+        [
+            "t.cf:2:5: error: cannot specify 'real6' in a virtual block; use 'real' instead",
+        ],
+    ),
+    (
+        "virtual6=[2001:db8::1]:80\n    real=10.0.0.5 gate\n",
+        [
+            "t.cf:2:5: error: cannot specify 'real' in a virtual6 block; use 'real6' instead",
+        ],
+    ),
+    (
+        "virtual6=[2001:db8::1]:80\n    real6=[2001:db8::5]->[2001:db8::6] gate\n",
+        [
+            "t.cf:2:11: error: address ranges are supported for IPv4 only",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=unknown.example:80 gate\n",
+        [
+            "t.cf:2:10: error: cannot resolve host 'unknown.example' to an IPv4 address",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    scheduler=Foo1\n",
+        [
+            "t.cf:2:15: error: unknown scheduler 'Foo1' (expected rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos)",
+        ],
+    ),
+    (
+        'virtual=192.0.2.10:80\n    scheduler=wrr # weighted\n    request="/a#b"\n    receive=ok#fine\n',
+        [],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    schedflags=sh-fallback,sh-prot\n",
+        [
+            "t.cf:2:28: error: unknown scheduler flag 'sh-prot' (expected sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    checktimeout=0\n",
+        [
+            "t.cf:2:18: error: invalid checktimeout '0' (expected a number of seconds greater than 0)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    checkinterval=5s\n",
+        [
+            "t.cf:2:19: error: invalid checkinterval '5s' (expected a number of seconds greater than 0)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    failurecount=-1\n",
+        [
+            "t.cf:2:18: error: invalid failurecount '-1' (expected a whole number greater than 0)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    checkport=65536\n",
+        [
+            "t.cf:2:15: error: invalid checkport '65536' (expected a port from 1 to 65535)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    checktype=xyz9\n",
+        [
+            "t.cf:2:15: error: unknown checktype 'xyz9' (expected connect, negotiate, ping, external, external-perl, on, off or a number)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    service=http extra\n",
+        [
+            "t.cf:2:13: error: unknown service 'http extra' (expected one of dns, ftp, http, https, http_proxy, imap, imaps, ldap, ldaps, nntp, mysql, none, oracle, pop, pops, radius, pgsql, sip, smtp, submission, simpletcp)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    protocol=fwm\n",
+        [
+            "t.cf:2:14: error: protocol must be tcp, udp or sctp if the virtual service is an address and port",
+        ],
+    ),
+    (
+        "virtual=5\n    protocol=tcp\n",
+        [
+            "t.cf:2:14: error: protocol must be fwm if the virtual service is a firewall mark",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    protocol=icmp\n",
+        [
+            "t.cf:2:14: error: unknown protocol 'icmp' (expected tcp, udp, sctp or fwm)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    httpmethod=POST\n",
+        [
+            "t.cf:2:16: error: httpmethod must be GET or HEAD, not 'POST'",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    quiescent=yes please\n",
+        [
+            "t.cf:2:15: error: quiescent must be 'yes' or 'no', not 'yes please'",
+        ],
+    ),
+    (
+        'virtual=192.0.2.10:80\n    request=""\n',
+        [
+            "t.cf:2:13: error: request must not be empty",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    persistent=60\n    netmask=255.255.0.255\n",
+        [
+            "t.cf:3:13: error: invalid netmask '255.255.0.255': a dotted quad netmask is required (e.g. 255.255.255.0)",
+        ],
+    ),
+    (
+        "virtual6=[2001:db8::1]:80\n    persistent=60\n    netmask=129\n",
+        [
+            "t.cf:3:13: error: invalid netmask '129': a prefix length between 1 and 128 is required",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    emailalertstatus=none,running\n",
+        [
+            "t.cf:2:22: error: emailalertstatus 'none' cannot be combined with other states",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    emailalertstatus=starting,sleeping\n",
+        [
+            "t.cf:2:31: error: unknown email alert status 'sleeping' (expected all, none, starting, running, stopping or reloading)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    smtp=mail.example.com:25\n",
+        [
+            "t.cf:2:10: error: invalid SMTP server address 'mail.example.com:25'",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    fallback=127.0.0.1:80 gatee\n",
+        [
+            "t.cf:2:27: error: unknown forwarding method 'gatee' (expected gate, masq or ipip)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    fallback6=[::1]:80\n",
+        [
+            "t.cf:2:5: error: cannot specify 'fallback6' in a virtual block; use 'fallback' instead",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    autoreload=yes\n",
+        [
+            "t.cf:2:5: error: 'autoreload' is only allowed in the global section",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    timeout=5\n",
+        [
+            "t.cf:2:5: error: timeout directive deprecated in favour of checktimeout and negotiatetimeout",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    connecttimeout=5\n",
+        [
+            "t.cf:2:5: error: connecttimeout directive deprecated in favour of negotiatetimeout",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    schedular=wrr\n",
+        [
+            "t.cf:2:5: error: unknown directive 'schedular'; did you mean 'scheduler'?",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5 gate\n\n    real=10.0.0.6 gate\n",
+        [
+            "t.cf:4:5: error: indented 'real' outside a virtual block (the blank line 3 ended the virtual block of line 1)",
+        ],
+    ),
+    (
+        "real=10.0.0.5 gate\n",
+        [
+            "t.cf:1:1: error: 'real' is only allowed inside a virtual block",
+        ],
+    ),
+    (
+        "timeout=5\n",
+        [
+            "t.cf:1:1: error: timeout directive deprecated in favour of checktimeout and negotiatetimeout",
+        ],
+    ),
+    (
+        "connecttimeout=5\n",
+        [
+            "t.cf:1:1: error: connecttimeout directive deprecated in favour of negotiatetimeout",
+        ],
+    ),
+    (
+        "supervised=maybe\n",
+        [
+            "t.cf:1:12: error: supervised must be 'yes' or 'no', not 'maybe'",
+        ],
+    ),
+    (
+        "quiescent=yes # comment\nquiescent=no\n",
+        [
+            "t.cf:2:1: warning: 'quiescent' is set again; this overrides the value of line 1",
+        ],
+    ),
+    (
+        "checkcount=3\n",
+        [
+            "t.cf:1:1: warning: checkcount is deprecated and slated for removal; please see 'failurecount' (it still sets the number of ping attempts)",
+        ],
+    ),
+    (
+        "supervised\n",
+        [
+            "t.cf:1:1: warning: please update your config not to use a bare supervised directive (write supervised=yes)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\nvirtual=192.0.2.10:80\n",
+        [
+            "t.cf:2:9: error: duplicate virtual server tcp/192.0.2.10:80 (first defined at line 1)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    virtual=192.0.2.11:80\n",
+        [
+            "t.cf:2:5: error: 'virtual' must start at the beginning of the line (no indentation)",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    ops=yes\n    netmask=255.255.255.0\n",
+        [
+            "t.cf:2:5: warning: ops has no effect unless protocol is udp",
+            "t.cf:3:5: warning: netmask has no effect without persistent",
+        ],
+    ),
+    (
+        "virtual=192.0.2.10:80\n\treal=10.0.0.5:80\tgatee\n",
+        [
+            "t.cf:2:19: error: unknown forwarding method 'gatee' (expected gate, masq or ipip)",
+        ],
+    ),
+    (
+        'emailalert=""\n',
+        [
+            "t.cf:1:12: error: emailalert must not be empty",
+        ],
+    ),
+    (
+        "emailalert=a@example.com,,b@example.com\n",
+        [
+            "t.cf:1:26: error: invalid e-mail address ''",
+        ],
+    ),
+    (
+        "fork=yes\nfork=no\n",
+        [
+            "t.cf:2:1: warning: 'fork' is set again; this overrides the value of line 1",
+        ],
+    ),
+]
+
+
+def diagnostics(text: str) -> list[str]:
+    try:
+        _, found = parse_text_with_warnings(text, "t.cf", resolver=RESOLVER, hostname="lb1")
+    except ConfigErrors as errors:
+        found = list(errors.diagnostics)
+    return [str(d) for d in found]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_diagnostic(text, expected):
+    assert diagnostics(text) == expected
+
+
+def test_valid_text_with_hash_in_values_has_no_diagnostics():
+    cfg = parse_text(
+        'virtual=192.0.2.10:80\n    request="/a#b"\n    receive=ok#fine\n',
+        "t.cf",
+        resolver=RESOLVER,
+    )
+    assert (cfg.virtuals[0].check.request, cfg.virtuals[0].check.receive) == ("/a#b", "ok#fine")
+
+
+def test_rendered_with_source_line_and_caret():
+    text = "# line 1\nvirtual=192.0.2.10:80\n    real = 10.0.0.5:80 gatee 2\n"
+    with pytest.raises(ConfigErrors) as info:
+        parse_text(text, "/etc/ha.d/ldirectord.cf", resolver=RESOLVER)
+    assert format_errors(info.value) == (
+        "/etc/ha.d/ldirectord.cf:3:24: error: unknown forwarding method 'gatee' "
+        "(expected gate, masq or ipip)\n"
+        "        real = 10.0.0.5:80 gatee 2\n"
+        "                           ^~~~~"
+    )
+
+
+def test_caret_under_tab_indented_line():
+    with pytest.raises(ConfigErrors) as info:
+        parse_text("virtual=192.0.2.10:80\n\treal=10.0.0.5:80 gatee\n", "t.cf", resolver=RESOLVER)
+    assert format_errors(info.value).splitlines()[1:] == [
+        "        real=10.0.0.5:80 gatee",
+        "                         ^~~~~",
+    ]
+
+
+def test_every_error_is_collected():
+    text = "virtual=192.0.2.10:80\n    scheduler=Foo\n    real=10.0.0.1 gatee\nfork=maybe\n"
+    with pytest.raises(ConfigErrors) as info:
+        parse_text(text, "t.cf", resolver=RESOLVER)
+    assert [(d.loc.line, d.loc.col) for d in info.value.diagnostics if d.loc] == [
+        (2, 15),
+        (3, 19),
+        (4, 6),
+    ]
+    assert info.value.summary() == "3 configuration errors"
+
+
+def test_errors_are_capped():
+    text = "".join(f"fork=bad{i}\n" for i in range(MAX_ERRORS + 10))
+    with pytest.raises(ConfigErrors) as info:
+        parse_text(text, "t.cf", resolver=RESOLVER)
+    found = list(info.value.diagnostics)
+    assert len(found) == MAX_ERRORS + 1
+    assert str(found[-1]) == f"error: too many errors; stopped after {MAX_ERRORS}"
+
+
+def test_unreadable_file_is_one_error(tmp_path):
+    from healthd.config import load
+
+    with pytest.raises(ConfigErrors) as info:
+        load(str(tmp_path / "missing.cf"))
+    assert [str(d) for d in info.value.diagnostics] == [
+        f"error: cannot read {tmp_path / 'missing.cf'}: No such file or directory"
+    ]
+
+
+def _failure(text: str) -> ConfigErrors | None:
+    try:
+        parse_text(text, "fuzz.cf", resolver=RESOLVER, hostname="lb1")
+    except ConfigErrors as errors:
+        return errors
+    return None
+
+
+@settings(deadline=None)
+@given(st.text())
+def test_arbitrary_text_never_raises_anything_but_config_errors(text):
+    failure = _failure(text)
+    if failure is not None:
+        assert failure.errors
+        assert format_errors(failure)
+
+
+LINES = st.sampled_from(
+    [
+        "virtual=192.0.2.10:80", "virtual=5", "virtual6=[2001:db8::1]:80", "    real=10.0.0.1 gate",
+        "    real=10.0.0.1->10.0.0.3:81 masq 2", '    request="x"', "    real6=[::1] gate", "",
+        "quiescent=yes", "    fallback=127.0.0.1", "    checktype=3", "    scheduler=rr",
+        "# c", "\tprotocol=udp", "real=1.2.3.4 gate", "    weight=3", "fallback6=[::1]:80",
+    ]
+)  # fmt: skip
+
+
+@settings(deadline=None)
+@given(st.lists(LINES, max_size=12))
+def test_config_like_text_never_raises_anything_but_config_errors(lines):
+    failure = _failure("\n".join(lines))
+    if failure is not None:
+        assert failure.errors
