@@ -1,0 +1,223 @@
+"""Shared plumbing for the greeting/line protocols (smtp, pop, imap, nntp, ftp, simpletcp, sip).
+
+It opens one TCP (optionally TLS) connection, reads CRLF lines, sends commands and turns every
+expected failure into a Result. It never raises for those, and it knows nothing of healthd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+
+from checks._util import TLSSettings, classify
+from checks._util import compile_receive as compile_receive
+from checks.base import Reason, Result, Stopwatch, Target
+
+# Reason tokens this module reports (see checks.base.Reason).
+TIMEOUT = Reason.TIMEOUT
+CLOSED = Reason.RESET  # the server closed the connection before it answered
+PROTOCOL_ERROR = Reason.PROTOCOL_ERROR  # the server spoke, but not the protocol we expect
+STATUS_MISMATCH = Reason.STATUS_MISMATCH  # a wrong greeting or reply code
+AUTH_FAILED = Reason.AUTH_FAILED  # the server rejected login/passwd
+BODY_MISMATCH = Reason.BODY_MISMATCH  # the answer did not match `receive`
+
+MAX_LINE = 8192  # longest reply line we read
+MAX_BODY = 1 << 20  # most bytes of content we read to match `receive`
+CLOSE_GRACE = 1.0  # seconds a polite close may take before the socket is dropped
+
+
+class ProtocolFailure(Exception):
+    """An expected failure inside a session: carries the Result's reason and detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class LineStream:
+    """A connection that speaks CRLF-terminated lines."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def readline(self) -> str:
+        """Return the next line without its line ending; EOF is a ProtocolFailure."""
+        try:
+            raw = await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                raise ProtocolFailure(CLOSED, "connection closed by the server") from exc
+            raw = exc.partial
+        except asyncio.LimitOverrunError as exc:
+            raise ProtocolFailure(PROTOCOL_ERROR, "reply line too long") from exc
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+    async def send(self, line: str) -> None:
+        """Send one line with CRLF."""
+        self.writer.write(line.encode("utf-8") + b"\r\n")
+        await self.writer.drain()
+
+    async def expect(self, prefixes: tuple[str, ...], what: str) -> str:
+        """Read one line and fail unless it starts with one of `prefixes`."""
+        line = await self.readline()
+        if not line.startswith(prefixes):
+            raise ProtocolFailure(PROTOCOL_ERROR, f"{what}: {shorten(line)}")
+        return line
+
+    async def reply(self) -> tuple[int, str]:
+        """Read one numeric reply (SMTP/FTP/NNTP style, multi-line `NNN-` continued)."""
+        line = await self.readline()
+        code = line[:3]
+        if not code.isdigit():
+            raise ProtocolFailure(PROTOCOL_ERROR, f"not a reply: {shorten(line)}")
+        text = line
+        while len(line) > 3 and line[3] == "-":
+            line = await self.readline()
+            if line[:3] == code and line[3:4] != "-":
+                break
+        return int(code), text
+
+    async def command(self, line: str, ok: tuple[int, ...], what: str, reason: str) -> str:
+        """Send `line` and fail with `reason` unless the reply code is in `ok`."""
+        await self.send(line)
+        code, text = await self.reply()
+        if code not in ok:
+            raise ProtocolFailure(reason, f"{what}: {shorten(text)}")
+        return text
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        self.writer.transport.abort()
+
+    async def aclose(self) -> None:
+        """Close politely, bounded by CLOSE_GRACE; drop the socket if that takes longer."""
+        self.writer.close()
+        try:
+            async with asyncio.timeout(CLOSE_GRACE):
+                await self.writer.wait_closed()
+        except (OSError, TimeoutError):
+            self.abort()
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """Return `text` cut to `limit` characters for a Result detail."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def tls_settings(options: Mapping[str, str]) -> TLSSettings:
+    """Return the TLS settings of a TLS service (no certificate verification by default)."""
+    return TLSSettings.from_options(options)
+
+
+def local_hostname() -> str:
+    """Return this host's name, as ldirectord uses it in protocol defaults."""
+    return socket.gethostname()
+
+
+Session = Callable[[LineStream], Awaitable[str]]
+
+
+async def run(
+    target: Target,
+    seconds: float,
+    session: Session,
+    *,
+    tls: TLSSettings | None = None,
+) -> Result:
+    """Connect to `target`, run `session` within `seconds` and return its Result."""
+    watch = Stopwatch()
+    stream: LineStream | None = None
+    try:
+        async with asyncio.timeout(seconds):
+            reader, writer = await asyncio.open_connection(
+                str(target.address),
+                target.port,
+                ssl=tls.context() if tls else None,
+                server_hostname=tls.hostname if tls else None,
+                limit=MAX_LINE,
+            )
+            stream = LineStream(reader, writer)
+            detail = await session(stream)
+    except BaseException as exc:
+        if stream is not None:
+            stream.abort()
+        if isinstance(exc, Exception):
+            return failure(watch, exc, seconds)
+        raise
+    await stream.aclose()
+    return watch.up(detail)
+
+
+def failure(watch: Stopwatch, exc: Exception, seconds: float) -> Result:
+    """Map an expected exception from a session to a DOWN Result; re-raise any other."""
+    if isinstance(exc, ProtocolFailure):
+        return watch.down(exc.reason, exc.detail)
+    if isinstance(exc, TimeoutError):
+        return watch.down(TIMEOUT, f"no answer within {seconds:g}s")
+    if isinstance(exc, OSError | EOFError):
+        reason, detail = classify(exc)
+        return watch.down(reason, shorten(detail))
+    raise exc
+
+
+async def close_quietly(stream: LineStream, line: str) -> None:
+    """Send a goodbye (QUIT/LOGOUT) and read one reply line, ignoring any failure."""
+    with suppress(ProtocolFailure, OSError):
+        async with asyncio.timeout(CLOSE_GRACE):
+            await stream.send(line)
+            await stream.readline()
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    """Collects the datagrams and the ICMP errors of one connected UDP socket."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | OSError] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.queue.put_nowait(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if isinstance(exc, OSError):
+            self.queue.put_nowait(exc)
+
+    async def next(self) -> bytes:
+        """Return the next datagram; an ICMP error (port unreachable) is raised."""
+        item = await self.queue.get()
+        if isinstance(item, OSError):
+            raise item
+        return item
+
+
+Build = Callable[[tuple[str, int]], bytes]
+Judge = Callable[[bytes], "str | None"]
+
+
+async def run_udp(target: Target, seconds: float, build: Build, judge: Judge) -> Result:
+    """Send one datagram built from our local address; `judge` each answer until it decides.
+
+    `judge` returns a detail (UP), None (keep waiting) or raises ProtocolFailure (DOWN).
+    """
+    watch = Stopwatch()
+    loop = asyncio.get_running_loop()
+    transport: asyncio.DatagramTransport | None = None
+    try:
+        async with asyncio.timeout(seconds):
+            transport, proto = await loop.create_datagram_endpoint(
+                _Datagrams, remote_addr=(str(target.address), target.port)
+            )
+            local = transport.get_extra_info("sockname")
+            transport.sendto(build((str(local[0]), int(local[1]))))
+            while True:
+                detail = judge(await proto.next())
+                if detail is not None:
+                    return watch.up(detail)
+    except (ProtocolFailure, OSError) as exc:
+        return failure(watch, exc, seconds)
+    finally:
+        if transport is not None:
+            transport.close()

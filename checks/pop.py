@@ -1,0 +1,60 @@
+"""pop and pops checks: greeting +OK, USER/PASS when a login is set, QUIT.
+
+ldirectord (Mail::POP3Client) reports a dead server as up when no login is set; healthd always
+requires the greeting, so a refused, silent or broken server is down. pops is implicit TLS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Self
+
+from checks import _lines
+from checks._util import TLSSettings
+from checks.base import CheckContext, Result, Target
+
+
+class POPCheck:
+    """Reads the +OK greeting and, with a login, authenticates with USER and PASS."""
+
+    kind: ClassVar[str] = "pop"
+    default_port: ClassVar[int] = 110
+    implicit_tls: ClassVar[bool] = False
+
+    def __init__(self, timeout: float, login: str, passwd: str, tls: TLSSettings | None) -> None:
+        self.timeout = timeout
+        self.login = login
+        self.passwd = passwd
+        self.tls = tls
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        tls = _lines.tls_settings(options) if cls.implicit_tls else None
+        return cls(ctx.timeout, options.get("login", ""), options.get("passwd", ""), tls)
+
+    async def check(self, target: Target) -> Result:
+        return await _lines.run(target, self.timeout, self._session, tls=self.tls)
+
+    async def _session(self, stream: _lines.LineStream) -> str:
+        greeting = await stream.expect(("+OK",), "greeting")
+        if self.login:
+            await self._authenticate(stream)
+        await _lines.close_quietly(stream, "QUIT")
+        return "logged in" if self.login else _lines.shorten(greeting)
+
+    async def _authenticate(self, stream: _lines.LineStream) -> None:
+        await stream.send(f"USER {self.login}")
+        line = await stream.readline()
+        if line.startswith("+OK"):
+            await stream.send(f"PASS {self.passwd}")
+            line = await stream.readline()
+        if not line.startswith("+OK"):
+            raise _lines.ProtocolFailure(_lines.AUTH_FAILED, f"login: {_lines.shorten(line)}")
+
+
+class POPSCheck(POPCheck):
+    """The pop check over implicit TLS."""
+
+    kind: ClassVar[str] = "pops"
+    default_port: ClassVar[int] = 995
+    implicit_tls: ClassVar[bool] = True
