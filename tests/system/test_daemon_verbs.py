@@ -1,0 +1,266 @@
+"""End to end on the host: the `healthd` command as a user runs it, on the in-memory table.
+
+HEALTHD_DRIVER=fake replaces the kernel; everything else is real: processes, pid files,
+signals, the control socket, and HTTP backends on loopback that the checks really reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+DEADLINE = 15.0  # seconds any awaited state may take (checkinterval is 1 s)
+
+
+class Backend:
+    """An HTTP server on 127.0.0.1 whose /ok.html answers "ok", or 500 when failing."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                code, body = (500, b"broken") if backend.failing else (200, b"ok")
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    b = Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def env(tmp_path) -> Iterator[dict[str, str]]:
+    with tempfile.TemporaryDirectory(prefix="hd") as rundir:  # short: socket paths are limited
+        e = dict(os.environ)
+        e.pop("NOTIFY_SOCKET", None)
+        e.update(HEALTHD_DRIVER="fake", HEALTHD_PIDDIR=str(tmp_path), HEALTHD_RUNDIR=rundir)
+        yield e
+
+
+def config_text(tmp_path: Path, ports: list[int], extra: str = "") -> str:
+    reals = "".join(f"\treal=127.0.0.1:{p} masq\n" for p in ports)
+    return (
+        f'checkinterval=1\nlogfile="{tmp_path}/healthd.log"\n'
+        f"virtual=192.0.2.10:80\n{reals}\tservice=http\n"
+        '\trequest="ok.html"\n\treceive="ok"\n\tchecktimeout=1\n\tquiescent=yes\n' + extra
+    )
+
+
+def healthd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "healthd", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def wait_for(what: Callable[[], object], deadline: float = DEADLINE) -> object:
+    end = time.monotonic() + deadline
+    while True:
+        value = what()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError("state not reached before the deadline")
+        time.sleep(0.1)
+
+
+def reals(env: dict[str, str], cfg: Path) -> dict[str, dict[str, object]]:
+    proc = healthd(env, str(cfg), "status", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    view = json.loads(proc.stdout)
+    return {r["real"]: r for v in view["virtuals"] for r in v["reals"]}
+
+
+def log_events(tmp_path: Path) -> list[dict[str, object]]:
+    path = tmp_path / "healthd.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def test_start_status_reload_stop(tmp_path, env, backend):
+    cfg = tmp_path / "web.cf"
+    cfg.write_text(config_text(tmp_path, [backend.port]))
+    pid_path = tmp_path / "ldirectord.web.cf.pid"
+    real = f"127.0.0.1:{backend.port}"
+
+    started = healthd(env, str(cfg), "start")
+    assert (started.returncode, started.stdout, started.stderr) == (0, "", "")
+    pid = int(pid_path.read_text())
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert "ldirectord" in cmdline
+        assert f"{cfg} start" in cmdline  # the OCF agent's pgrep -f pattern
+
+        st = healthd(env, str(cfg), "status")
+        assert st.returncode == 0
+        assert st.stderr == f"ldirectord for {cfg} is running with pid: {pid}\n"
+        assert st.stdout == ""
+
+        again = healthd(env, str(cfg), "start")
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+        assert int(pid_path.read_text()) == pid
+
+        up = wait_for(lambda: reals(env, cfg)[real]["up"] and reals(env, cfg)[real])
+        assert up["kernel_weight"] == 1  # type: ignore[index]
+        assert up["last"]["reason"] == "ok"  # type: ignore[index]
+
+        backend.failing = True
+        wait_for(lambda: reals(env, cfg)[real]["up"] is False)
+        down = reals(env, cfg)[real]
+        assert down["kernel_weight"] == 0  # quiescent=yes
+        assert down["last"]["reason"] != "ok"  # type: ignore[index]
+        backend.failing = False
+        wait_for(lambda: reals(env, cfg)[real]["kernel_weight"] == 1)
+
+        # a broken file: the CLI refuses it, a direct HUP is logged, the daemon keeps going
+        good = cfg.read_text()
+        cfg.write_text(good + "\treal=127.0.0.1:1 gatee\n")
+        bad = healthd(env, str(cfg), "reload")
+        assert bad.returncode == 2
+        assert "unknown forwarding method 'gatee'" in bad.stderr
+        assert "^~~~~" in bad.stderr
+        os.kill(pid, signal.SIGHUP)
+        wait_for(lambda: any(e["event"] == "config.reload_failed" for e in log_events(tmp_path)))
+        assert healthd(env, str(cfg), "status").returncode == 0
+        assert pid_path.exists()
+        assert reals(env, cfg)[real]["kernel_weight"] == 1
+
+        # a valid change: one more real, the first keeps its health
+        cfg.write_text(config_text(tmp_path, [backend.port, 1]))
+        ok = healthd(env, str(cfg), "reload")
+        assert (ok.returncode, ok.stderr) == (0, "")
+        wait_for(lambda: "127.0.0.1:1" in reals(env, cfg))
+        after = reals(env, cfg)
+        assert after[real]["up"] is True
+        assert after[real]["kernel_weight"] == 1
+    finally:
+        stopped = healthd(env, str(cfg), "stop")
+    assert stopped.returncode == 0
+    assert not _alive(pid)  # stop waits for the exit (a zombie awaits its reaper)
+    assert not pid_path.exists()
+    st = healthd(env, str(cfg), "status")
+    assert (st.returncode, st.stdout) == (3, f"ldirectord is stopped for {cfg}\n")
+    events = [e["event"] for e in log_events(tmp_path)]
+    assert events.count("daemon.started") == 1
+    assert events[-1] == "daemon.stopped"
+
+
+def test_stale_pid_file(tmp_path, env, backend):
+    cfg = tmp_path / "web.cf"
+    cfg.write_text(config_text(tmp_path, [backend.port]))
+    pid_path = tmp_path / "ldirectord.web.cf.pid"
+    assert healthd(env, str(cfg), "start").returncode == 0
+    pid = int(pid_path.read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(pid))
+    st = healthd(env, str(cfg), "status")
+    assert st.returncode == 1
+    assert st.stderr == f"ldirectord stale pid file {pid_path} for {cfg}\n"
+    assert st.stdout == f"ldirectord is stopped for {cfg}\n"
+    assert healthd(env, str(cfg), "stop").returncode == 0
+    assert pid_path.exists()  # as ldirectord: stop leaves a stale file alone
+    rl = healthd(env, str(cfg), "reload")
+    assert (rl.returncode, rl.stdout) == (1, f"ldirectord is stopped for {cfg}\n")
+    assert healthd(env, str(cfg), "try-restart").returncode == 0
+    assert int(pid_path.read_text()) == pid  # try-restart did not start it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_start_errors(tmp_path, env):
+    missing = healthd(env, str(tmp_path / "absent.cf"), "start")
+    assert missing.returncode == 1
+    assert "absent.cf not found" in missing.stderr
+    cfg = tmp_path / "bad.cf"
+    cfg.write_text("checkinterval=1\nvirtual=192.0.2.10:80\n\treal=192.0.2.11:80 gatee\n")
+    bad = healthd(env, str(cfg), "start")
+    assert bad.returncode == 2
+    assert f"{cfg}:3:" in bad.stderr
+    assert "^~~~~" in bad.stderr
+    assert not (tmp_path / "ldirectord.bad.cf.pid").exists()
+
+
+def test_foreground_notifies_systemd(tmp_path, env, backend):
+    cfg = tmp_path / "web.cf"
+    cfg.write_text(config_text(tmp_path, [backend.port]))
+    notify = Path(env["HEALTHD_RUNDIR"]) / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(DEADLINE)
+    env = {**env, "NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "400000"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "healthd", "-c", str(cfg)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen: list[str] = []
+
+        def expect(field: str) -> None:
+            while not any(field in m for m in seen):
+                seen.append(sock.recv(4096).decode())
+
+        expect("READY=1")
+        assert not (tmp_path / "ldirectord.web.cf.pid").exists()  # systemd tracks the pid
+        st = healthd(env, "-c", str(cfg), "status")  # found through the control socket
+        assert st.stderr == f"ldirectord for {cfg} is running with pid: {proc.pid}\n"
+        expect("WATCHDOG=1")
+        proc.send_signal(signal.SIGHUP)
+        expect("RELOADING=1")
+        seen.clear()
+        expect("READY=1")
+        proc.send_signal(signal.SIGTERM)
+        expect("STOPPING=1")
+        assert proc.wait(timeout=DEADLINE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+        sock.close()
