@@ -140,24 +140,30 @@ class Scheduler:
         """Run the probe once under the in-flight bound and the timeout; never raises."""
         async with self._sem:
             self.runs += 1
-            start = self._clock.monotonic()
-            limit = job.probe.timeout + self._grace
-            try:
-                async with asyncio.timeout(limit):
-                    result = await job.probe.run()
-            except TimeoutError:
-                result = Result.down(
-                    "timeout", f"no result within {limit:g}s", self._clock.monotonic() - start
-                )
-            except Exception as exc:  # noqa: BLE001 - isolation boundary, logged with traceback
-                bound.exception(logs.CHECK_CRASHED, reason="internal_error")
-                detail = f"{type(exc).__name__}: {exc}"
-                result = Result.down("internal_error", detail, self._clock.monotonic() - start)
-        bound.debug(
-            logs.CHECK_RESULT,
-            status=str(result.status),
-            reason=result.reason,
-            detail=result.detail,
-            elapsed_ms=round(result.elapsed * 1000, 1),
-        )
-        return result
+            return await run_once(job.probe, bound, clock=self._clock, grace=self._grace)
+
+
+async def run_once(
+    probe: Probe, bound: logs.Logger, *, clock: Clock | None = None, grace: float = GRACE
+) -> Result:
+    """Run a probe once, cut at its timeout + grace; a crash is Result(DOWN, internal_error)."""
+    clock = clock or SystemClock()
+    start = clock.monotonic()
+    limit = probe.timeout + grace
+    try:
+        async with asyncio.timeout(limit):
+            result = await probe.run()
+    except TimeoutError:
+        result = Result.down("timeout", f"no result within {limit:g}s", clock.monotonic() - start)
+    except Exception as exc:  # noqa: BLE001 - isolation boundary, logged with traceback
+        bound.exception(logs.CHECK_CRASHED, reason="internal_error")
+        detail = f"{type(exc).__name__}: {exc}"
+        result = Result.down("internal_error", detail, clock.monotonic() - start)
+    bound.debug(
+        logs.CHECK_RESULT,
+        status=str(result.status),
+        reason=result.reason,
+        detail=result.detail,
+        elapsed_ms=round(result.elapsed * 1000, 1),
+    )
+    return result

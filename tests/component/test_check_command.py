@@ -1,0 +1,186 @@
+"""`healthd check`: the configured checks run once against real loopback HTTP servers.
+
+The command runs as a user runs it (a subprocess of `python -m healthd`), while the HTTP
+backends live in the test's event loop on 127.0.0.1 ephemeral ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from ipaddress import ip_address
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import web
+
+from healthd.commands.check import UsageError, match_real, match_virtual, select
+from healthd.model import Proto
+from tests.component.support import config, real, virtual
+
+
+async def backend(aiohttp_server, status: int = 200, body: str = "ok"):
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=body)
+
+    app = web.Application()
+    app.router.add_get("/ok.html", ok)
+    return await aiohttp_server(app, host="127.0.0.1")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_cf(tmp_path: Path, *ports: int, extra: str = "") -> Path:
+    reals = "".join(f"\treal=127.0.0.1:{p} masq\n" for p in ports)
+    text = (
+        "virtual=192.0.2.10:80\n"
+        f"{reals}"
+        "\tservice=http\n"
+        '\trequest="/ok.html"\n'
+        '\treceive="ok"\n'
+        "\tnegotiatetimeout=2\n"
+        f"{extra}"
+    )
+    path = tmp_path / "ldirectord.cf"
+    path.write_text(text)
+    return path
+
+
+async def healthd(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "healthd",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_all_up_exits_0_and_prints_each_result(aiohttp_server, tmp_path):
+    a = await backend(aiohttp_server)
+    b = await backend(aiohttp_server)
+    cf = write_cf(tmp_path, a.port, b.port)
+    code, out, err = await healthd("-c", str(cf), "check")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2
+    for line, port in zip(lines, (a.port, b.port), strict=True):
+        words = line.split()
+        assert words[:5] == ["tcp/192.0.2.10:80", f"127.0.0.1:{port}", "http", "up", "ok"]
+        assert words[6] == "ms"
+
+
+async def test_a_down_real_exits_1_with_reason_and_detail(aiohttp_server, tmp_path):
+    good = await backend(aiohttp_server)
+    bad = await backend(aiohttp_server, status=503)
+    wrong = await backend(aiohttp_server, body="maintenance page")
+    dead = closed_port()
+    cf = write_cf(tmp_path, good.port, bad.port, wrong.port, dead)
+    code, out, _ = await healthd("-c", str(cf), "check", "--format", "json")
+    assert code == 1
+    rows = {row["real"]: row for row in json.loads(out)}
+    assert rows[f"127.0.0.1:{good.port}"]["status"] == "up"
+    assert rows[f"127.0.0.1:{bad.port}"]["status"] == "down"
+    assert "503" in rows[f"127.0.0.1:{bad.port}"]["detail"]
+    assert rows[f"127.0.0.1:{wrong.port}"]["reason"] == "body_mismatch"
+    assert rows[f"127.0.0.1:{dead}"]["reason"] == "refused"
+    assert all(isinstance(row["elapsed_ms"], float) for row in rows.values())
+
+
+async def test_virtual_and_real_arguments_select_one_real(aiohttp_server, tmp_path):
+    good = await backend(aiohttp_server)
+    dead = closed_port()
+    cf = write_cf(tmp_path, good.port, dead)
+    code, out, _ = await healthd(
+        "-c", str(cf), "check", "tcp/192.0.2.10:80", f"127.0.0.1:{good.port}", "--format", "yaml"
+    )
+    assert code == 0
+    rows = yaml.safe_load(out)
+    assert [r["real"] for r in rows] == [f"127.0.0.1:{good.port}"]
+    assert rows[0]["virtual"] == "tcp/192.0.2.10:80"
+
+
+async def test_config_error_exits_2_rendered_like_configtest(tmp_path):
+    cf = tmp_path / "bad.cf"
+    cf.write_text("virtual=192.0.2.10:80\n\treal=127.0.0.1:80 gatee\n")
+    code, out, err = await healthd("-c", str(cf), "check")
+    assert code == 2
+    assert out == ""
+    assert f"{cf}:2:" in err
+    assert "^" in err
+
+
+async def test_unknown_virtual_exits_2(tmp_path):
+    cf = write_cf(tmp_path, closed_port())
+    code, _, err = await healthd("-c", str(cf), "check", "192.0.2.99:80")
+    assert code == 2
+    assert "no virtual service matches '192.0.2.99:80'" in err
+
+
+def test_checks_nothing_in_maintenance_and_reports_it(tmp_path):
+    from healthd.commands.check import run_checks
+
+    cfg = config(virtual(real("127.0.0.1", closed_port())), maintenancedir=str(tmp_path))
+    (tmp_path / "127.0.0.1").touch()
+    rows = asyncio.run(run_checks(cfg, [(cfg.virtuals[0], cfg.virtuals[0].reals[0])]))
+    assert rows[0]["status"] == "down"
+    assert rows[0]["reason"] == "maintenance"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("192.0.2.10:80", True),
+        ("tcp/192.0.2.10:80", True),
+        ("udp/192.0.2.10:80", False),
+        ("192.0.2.10", True),
+        ("192.0.2.10:81", False),
+        ("198.51.100.1:80", False),
+    ],
+)
+def test_match_virtual_v4(spec, expected):
+    assert match_virtual(spec, virtual(real("198.51.100.1"))) is expected
+
+
+def test_match_virtual_v6_and_fwmark():
+    v6 = virtual(real("2001:db8::5"), address="2001:db8::1")
+    assert match_virtual("[2001:db8::1]:80", v6)
+    assert match_virtual("tcp/[2001:db8::1]:80", v6)
+    assert not match_virtual("[2001:db8::2]:80", v6)
+    fwm = virtual(real("198.51.100.1", 0)).__class__(
+        proto=Proto.FWM, address=None, port=0, fwmark=5, reals=(real("198.51.100.1", 0),)
+    )
+    assert match_virtual("fwm/5", fwm)
+    assert match_virtual("5", fwm)
+    assert not match_virtual("fwm/6", fwm)
+    assert not match_virtual("192.0.2.10:80", fwm)
+
+
+def test_match_real_forms():
+    r = real("2001:db8::5", 8080)
+    assert match_real("[2001:db8::5]:8080", r)
+    assert match_real("2001:db8::5", r)
+    assert match_real("[2001:db8::5]", r)
+    assert not match_real("[2001:db8::5]:80", r)
+    assert match_real("198.51.100.1:80", real("198.51.100.1"))
+
+
+def test_select_reports_what_matched_nothing():
+    cfg = config(virtual(real("198.51.100.1"), real("198.51.100.2")))
+    assert len(select(cfg, None, None)) == 2
+    assert [r.address for _, r in select(cfg, None, "198.51.100.2")] == [ip_address("198.51.100.2")]
+    with pytest.raises(UsageError, match="no real server matches"):
+        select(cfg, "192.0.2.10:80", "198.51.100.9")
+    with pytest.raises(UsageError, match="not an address"):
+        select(cfg, "nonsense:80", None)
