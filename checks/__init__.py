@@ -10,9 +10,24 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from checks.base import Check, CheckLoadError, UnknownCheckError
+
+if TYPE_CHECKING:  # mypy proves that the core checks satisfy the Check protocol
+    from checks.connect import ConnectCheck
+    from checks.external import ExternalCheck
+    from checks.http import HTTPCheck, HTTPProxyCheck, HTTPSCheck
+    from checks.ping import PingCheck
+
+    _CORE: tuple[type[Check], ...] = (
+        ConnectCheck,
+        PingCheck,
+        ExternalCheck,
+        HTTPCheck,
+        HTTPSCheck,
+        HTTPProxyCheck,
+    )
 
 __all__ = ["CHECKS", "CheckLoadError", "UnknownCheckError", "known", "load"]
 
