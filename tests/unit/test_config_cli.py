@@ -1,0 +1,103 @@
+"""`healthd configtest` / `-t` / `--config-test` and `healthd dump`: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from healthd.cli import main
+
+GOOD = "quiescent=yes\nvirtual=192.0.2.10:80\n    real=198.51.100.1:80 gate\n"
+WARN = "checkcount=2\nvirtual=192.0.2.10:80\n    real=198.51.100.1:80 gate\n"
+BAD = "virtual=192.0.2.10:80\n    real = 10.0.0.5:80 gatee 2\n    scheduler=Foo1\n"
+
+
+@pytest.fixture
+def cf(tmp_path):
+    def write(text: str, name: str = "test.cf") -> str:
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-c", "{}", "configtest"], ["{}", "configtest"], ["-t", "-c", "{}"], ["--config-test", "{}"]],
+)
+def test_configtest_valid_exits_0(cf, capsys, argv):
+    path = cf(GOOD)
+    assert main([a.format(path) for a in argv]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{path}: configuration OK (1 virtual services, 1 real servers)\n"
+    assert err == ""
+
+
+def test_configtest_warnings_go_to_stderr_and_exit_0(cf, capsys):
+    path = cf(WARN)
+    assert main(["-c", path, "configtest"]) == 0
+    _, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"{path}:1:1: warning: checkcount is deprecated and slated for removal; please see "
+        "'failurecount' (it still sets the number of ping attempts)",
+        "    checkcount=2",
+        "    ^~~~~~~~~~",
+    ]
+
+
+def test_configtest_errors_exit_2_with_every_error(cf, capsys):
+    path = cf(BAD)
+    assert main(["-c", path, "configtest"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        f"{path}:2:24: error: unknown forwarding method 'gatee' (expected gate, masq or ipip)",
+        "        real = 10.0.0.5:80 gatee 2",
+        "                           ^~~~~",
+        f"{path}:3:15: error: unknown scheduler 'Foo1' (expected rr, wrr, lc, wlc, lblc, lblcr, "
+        "dh, sh, sed, nq, fo, ovf, mh, twos)",
+        "        scheduler=Foo1",
+        "                  ^~~~",
+        f"healthd: {path}: 2 configuration errors",
+    ]
+
+
+def test_configtest_missing_file_exits_1(tmp_path, capsys):
+    missing = str(tmp_path / "nope.cf")
+    assert main(["-c", missing, "configtest"]) == 1
+    _, err = capsys.readouterr()
+    assert err == f"healthd: config file {missing} not found (tried {missing})\n"
+
+
+def test_configtest_unreadable_path_exits_1(tmp_path, capsys):
+    (tmp_path / "dir.cf").mkdir()
+    (tmp_path / "dir.cf" / "x").write_text("")
+    assert main(["-c", str(tmp_path / "dir.cf"), "configtest"]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_dump_yaml_has_every_default(cf, capsys):
+    assert main(["-c", cf(GOOD), "dump"]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    (virtual,) = data["virtuals"]
+    assert virtual["name"] == "tcp/192.0.2.10:80"
+    assert virtual["quiescent"] is True
+    assert virtual["check"]["service"] == "http"
+    assert virtual["check"]["negotiatetimeout"] == 30.0
+    assert data["logfile"] == "/var/log/ldirectord.log"
+
+
+def test_dump_json(cf, capsys):
+    assert main(["-c", cf(GOOD), "dump", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["virtuals"][0]["reals"][0]["address"] == "198.51.100.1"
+
+
+def test_dump_bad_config_exits_2(cf, capsys):
+    assert main(["-c", cf(BAD), "dump"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "error: unknown forwarding method 'gatee'" in err
