@@ -40,6 +40,10 @@ class Reason(enum.StrEnum):
     EXIT_STATUS = "exit_status"  # external command exited non-zero
     EXEC_FAILED = "exec_failed"  # the check could not run (command missing, no permission)
     INTERNAL_ERROR = "internal_error"  # the check itself crashed (set by the scheduler)
+    # Set by healthd around the checks, never by a check itself:
+    CONFIG_ERROR = "config_error"  # the check's options were rejected (CheckOptionError)
+    CHECK_UNAVAILABLE = "check_unavailable"  # the check kind could not be loaded
+    MAINTENANCE = "maintenance"  # forced down by a maintenancedir file
 
 
 # Module-level aliases, so `from checks.base import TIMEOUT` reads naturally too.
@@ -57,6 +61,9 @@ AUTH_FAILED: Final = Reason.AUTH_FAILED
 EXIT_STATUS: Final = Reason.EXIT_STATUS
 EXEC_FAILED: Final = Reason.EXEC_FAILED
 INTERNAL_ERROR: Final = Reason.INTERNAL_ERROR
+CONFIG_ERROR: Final = Reason.CONFIG_ERROR
+CHECK_UNAVAILABLE: Final = Reason.CHECK_UNAVAILABLE
+MAINTENANCE: Final = Reason.MAINTENANCE
 
 
 class Status(enum.StrEnum):
