@@ -1,0 +1,51 @@
+"""smtp and submission checks: greeting 220, EHLO (HELO if refused), QUIT.
+
+ldirectord: Net::SMTP->new (banner and EHLO) then quit; request, receive and login are unused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Self
+
+from checks import _lines
+from checks.base import CheckContext, Result, Target
+
+# ldirectord: Net::SMTP's default hello name
+HELLO_NAME = "localhost.localdomain"
+
+
+class SMTPCheck:
+    """Reads the 220 greeting and says EHLO; the server is up when both succeed."""
+
+    kind: ClassVar[str] = "smtp"
+    default_port: ClassVar[int] = 25
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        return cls(ctx.timeout)
+
+    async def check(self, target: Target) -> Result:
+        return await _lines.run(target, self.timeout, self._session)
+
+    async def _session(self, stream: _lines.LineStream) -> str:
+        code, greeting = await stream.reply()
+        if code != 220:
+            raise _lines.ProtocolFailure(_lines.STATUS_MISMATCH, f"greeting: {greeting}")
+        await stream.send(f"EHLO {HELLO_NAME}")
+        code, _ = await stream.reply()
+        if code != 250:
+            # Net::SMTP falls back to HELO when EHLO is refused
+            await stream.command(f"HELO {HELLO_NAME}", (250,), "HELO", _lines.STATUS_MISMATCH)
+        await _lines.close_quietly(stream, "QUIT")
+        return _lines.shorten(greeting)
+
+
+class SubmissionCheck(SMTPCheck):
+    """The smtp check on the message submission port."""
+
+    kind: ClassVar[str] = "submission"
+    default_port: ClassVar[int] = 587
