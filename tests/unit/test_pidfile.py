@@ -5,11 +5,25 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from healthd import pidfile
 from healthd.pidfile import State
+
+
+def spawn_marked() -> subprocess.Popen[bytes]:
+    """Start a sleeping process whose cmdline carries the marker, once exec has finished."""
+    argv = [sys.executable, "-X", "ldirectord-compatible", "-c", "import time; time.sleep(30)"]
+    proc = subprocess.Popen(argv)
+    for _ in range(500):  # right after vfork+exec the cmdline can still read empty
+        if "ldirectord" in (pidfile.cmdline(proc.pid) or ""):
+            return proc
+        time.sleep(0.002)
+    proc.kill()
+    proc.wait()
+    raise AssertionError("marker process did not start")
 
 
 @pytest.mark.parametrize(
@@ -62,8 +76,7 @@ def test_live_process_without_marker_is_stale(tmp_path):
 
 def test_live_process_with_marker_is_running(tmp_path):
     path = str(tmp_path / "x.pid")
-    argv = [sys.executable, "-X", "ldirectord-compatible", "-c", "import time; time.sleep(30)"]
-    with subprocess.Popen(argv) as proc:
+    with spawn_marked() as proc:
         try:
             pidfile.write(path, proc.pid)
             st = pidfile.check(path)

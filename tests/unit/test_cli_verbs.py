@@ -1,0 +1,155 @@
+"""The command line as ldirectord's users type it, and the verbs that need no running daemon."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from healthd import cli, pidfile
+from healthd.commands import daemon as verbs
+
+
+def spawn_marked() -> subprocess.Popen[bytes]:
+    """Start a sleeping process whose cmdline carries the marker, once exec has finished."""
+    argv = [sys.executable, "-X", "ldirectord-compatible", "-c", "import time; time.sleep(30)"]
+    proc = subprocess.Popen(argv)
+    for _ in range(500):  # right after vfork+exec the cmdline can still read empty
+        if "ldirectord" in (pidfile.cmdline(proc.pid) or ""):
+            return proc
+        time.sleep(0.002)
+    proc.kill()
+    proc.wait()
+    raise AssertionError("marker process did not start")
+
+
+@pytest.mark.parametrize(
+    ("argv", "verb", "config", "debug"),
+    [
+        (["start"], "start", None, False),
+        (["/etc/ha.d/web.cf", "start"], "start", "/etc/ha.d/web.cf", False),
+        (["-d", "web.cf", "stop"], "stop", "web.cf", True),
+        (["-c", "/etc/ha.d/web.cf"], "run", "/etc/ha.d/web.cf", False),
+        (["--", "web.cf", "force-reload"], "force-reload", "web.cf", False),
+        (["web.cf", "try-restart"], "try-restart", "web.cf", False),
+        (["-c", "x.cf", "status", "--format", "json"], "status", "x.cf", False),
+    ],
+)
+def test_parse_ldirectord_forms(argv, verb, config, debug):
+    ns = cli.parse(argv)
+    assert (ns.verb, ns.config_arg, ns.debug) == (verb, config, debug)
+
+
+def test_routes_point_at_existing_functions():
+    for verb in ("run", "start", "stop", "restart", "try-restart", "reload", "status"):
+        module, _, func = cli.COMMANDS[verb].partition(":")
+        assert module == "healthd.commands.daemon"
+        assert callable(getattr(verbs, func))
+
+
+def test_unknown_verb_is_usage_255(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parse(["web.cf", "bogus"])
+    assert exc.value.code == 255
+
+
+@pytest.fixture
+def piddir(tmp_path, monkeypatch):
+    monkeypatch.setenv(pidfile.PIDDIR_ENV, str(tmp_path))
+    monkeypatch.setenv("HEALTHD_RUNDIR", str(tmp_path / "run"))
+    cfg = tmp_path / "web.cf"
+    cfg.write_text("virtual=192.0.2.10:80\n\treal=192.0.2.11:80 gate\n")
+    return tmp_path, cfg
+
+
+def test_status_stopped(piddir, capsys):
+    _, cfg = piddir
+    assert cli.main([str(cfg), "status"]) == 3
+    out, err = capsys.readouterr()
+    assert (out, err) == (f"ldirectord is stopped for {cfg}\n", "")
+
+
+def test_status_stopped_json_keeps_stdout_parseable(piddir, capsys):
+    import json
+
+    _, cfg = piddir
+    assert cli.main([str(cfg), "status", "--format", "json"]) == 3
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"config": str(cfg), "status": "stopped", "pid": None}
+    assert err == f"ldirectord is stopped for {cfg}\n"
+
+
+def test_status_stale(piddir, capsys):
+    tmp, cfg = piddir
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid_path = tmp / "ldirectord.web.cf.pid"
+    pid_path.write_text(dead.stdout)
+    assert cli.main([str(cfg), "status"]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"ldirectord is stopped for {cfg}\n"
+    assert err == f"ldirectord stale pid file {pid_path} for {cfg}\n"
+
+
+def test_stop_when_stopped_is_0(piddir, capsys):
+    _, cfg = piddir
+    assert cli.main([str(cfg), "stop"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_reload_when_stopped_is_1(piddir, capsys):
+    _, cfg = piddir
+    assert cli.main([str(cfg), "reload"]) == 1
+    assert capsys.readouterr().out == f"ldirectord is stopped for {cfg}\n"
+
+
+def test_try_restart_when_stopped_is_0(piddir):
+    _, cfg = piddir
+    assert cli.main([str(cfg), "try-restart"]) == 0
+
+
+def test_config_not_found_is_1(piddir, capsys):
+    tmp, _ = piddir
+    assert cli.main([str(tmp / "absent.cf"), "status"]) == 1
+    assert "absent.cf not found" in capsys.readouterr().err
+
+
+def test_broken_config_does_not_touch_a_live_pid_file(piddir, capsys):
+    tmp, cfg = piddir
+    cfg.write_text("virtual=192.0.2.10:80\n\treal=192.0.2.11:80 gatee\n")
+    with spawn_marked() as proc:
+        try:
+            pid_path = tmp / "ldirectord.web.cf.pid"
+            pid_path.write_text(f"{proc.pid}\n")
+            assert cli.main([str(cfg), "status"]) == 0
+            assert cli.main([str(cfg), "reload"]) == 2  # refused before any signal
+            assert "gatee" in capsys.readouterr().err
+            assert proc.poll() is None
+            assert pid_path.read_text() == f"{proc.pid}\n"
+        finally:
+            proc.kill()
+
+
+def test_stop_waits_for_the_process(piddir):
+    tmp, cfg = piddir
+    with spawn_marked() as proc:
+        (tmp / "ldirectord.web.cf.pid").write_text(f"{proc.pid}\n")
+        assert cli.main([str(cfg), "stop"]) == 0
+        # TERM delivered; stop returned once the process was no longer an instance
+        assert proc.wait(timeout=1) == -15
+
+
+def test_unknown_driver_is_a_clear_error(monkeypatch):
+    import asyncio
+
+    from healthd.errors import HealthdError
+
+    monkeypatch.setenv(verbs.DRIVER_ENV, "bogus")
+    with pytest.raises(HealthdError, match="expected 'netlink' or 'fake'"):
+        asyncio.run(verbs.open_driver())
