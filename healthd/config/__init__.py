@@ -7,7 +7,7 @@ calls it in a worker thread (load_async does exactly that).
 
 from __future__ import annotations
 
-import asyncio
+import os
 import socket
 
 from healthd.config.build import build
@@ -53,7 +53,9 @@ def parse_text_with_warnings(
     `hostname` is used for the ftp/sip login defaults (default: this host's name).
     """
     raw = parse(lex(text, path))
-    config, found = build(raw, resolver or SystemResolver(), hostname or socket.gethostname())
+    # ldirectord: $HOSTNAME, else uname -n (for the ftp and sip login defaults)
+    hostname = hostname or os.environ.get("HOSTNAME") or socket.gethostname()
+    config, found = build(raw, resolver or SystemResolver(), hostname)
     diagnostics = _cap(sorted(found, key=_order))
     if config is None:
         raise ConfigErrors(diagnostics, {path: split_lines(text)})
@@ -99,6 +101,8 @@ async def load_async(
     path: str, *, resolver: Resolver | None = None, hostname: str | None = None
 ) -> tuple[Config, list[Diagnostic]]:
     """Run load_with_warnings() in a worker thread, so name lookups never block the loop."""
+    import asyncio  # here, so importing the config package never pulls in asyncio
+
     return await asyncio.to_thread(load_with_warnings, path, resolver=resolver, hostname=hostname)
 
 
@@ -122,18 +126,33 @@ def _cap(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 def format_errors(
     errors: ConfigErrors | list[Diagnostic], sources: dict[str, list[str]] | None = None
 ) -> str:
-    """Return every diagnostic rendered compiler-style, each with its line and a caret."""
+    """Return every diagnostic rendered compiler-style, each with its line and a caret.
+
+    Source lines come from the ConfigErrors (or `sources`), else from the file on disk.
+    """
     if isinstance(errors, ConfigErrors):
         diagnostics, sources = list(errors.diagnostics), errors.sources
     else:
         diagnostics = errors
-    return "\n".join(_render_one(d, sources or {}) for d in diagnostics)
+    known = dict(sources or {})
+    return "\n".join(_render_one(d, known) for d in diagnostics)
+
+
+def _source_lines(path: str, sources: dict[str, list[str]]) -> list[str]:
+    """Return the lines of `path`, from `sources` or else from the file (empty if unreadable)."""
+    if path not in sources:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                sources[path] = split_lines(f.read())
+        except (OSError, ValueError):
+            sources[path] = []
+    return sources[path]
 
 
 def _render_one(d: Diagnostic, sources: dict[str, list[str]]) -> str:
     if d.loc is None:
         return f"{d.severity}: {d.message}"
-    lines = sources.get(d.loc.path, [])
+    lines = _source_lines(d.loc.path, sources)
     source = lines[d.loc.line - 1] if 0 < d.loc.line <= len(lines) else None
     return render(_clip(d.loc, source), d.severity, d.message, source)
 

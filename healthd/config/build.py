@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from healthd.config import values as v
 from healthd.config.parser import MAX_RANGE, RawConfig, RawVirtual, Setting
-from healthd.config.resolve import Resolver
 from healthd.errors import Diagnostic
 from healthd.location import Location
 from healthd.model import (
@@ -30,6 +29,9 @@ from healthd.model import (
     ServiceName,
     Virtual,
 )
+
+if TYPE_CHECKING:
+    from healthd.config.resolve import Resolver
 
 T = TypeVar("T")
 

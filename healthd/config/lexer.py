@@ -65,7 +65,7 @@ class Lexed:
 
 def split_lines(text: str) -> list[str]:
     """Return the lines of `text` without their end-of-line characters."""
-    lines = text.split("\n")
+    lines = text.removeprefix("\ufeff").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.removesuffix("\r") for line in lines]

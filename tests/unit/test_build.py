@@ -188,3 +188,9 @@ def test_model_locations_point_at_the_lines():
     assert v.loc is not None
     assert v.reals[0].loc is not None
     assert (v.loc.line, v.reals[0].loc.line) == (2, 3)
+
+
+def test_hostname_defaults_to_the_environment(monkeypatch):
+    monkeypatch.setenv("HOSTNAME", "director.example")
+    (v,) = parse_text("virtual=192.0.2.2:21\n    service=ftp\n", "t.cf").virtuals
+    assert v.check.passwd == "ldirectord@director.example"

@@ -546,3 +546,12 @@ def test_config_like_text_never_raises_anything_but_config_errors(lines):
     failure = _failure("\n".join(lines))
     if failure is not None:
         assert failure.errors
+
+
+def test_warnings_list_renders_carets_from_the_file(tmp_path):
+    from healthd.config import load_with_warnings
+
+    path = tmp_path / "w.cf"
+    path.write_text("\ufeffcheckcount=2\n")
+    _, warnings = load_with_warnings(str(path), resolver=RESOLVER)
+    assert format_errors(warnings).splitlines()[1:] == ["    checkcount=2", "    ^~~~~~~~~~"]
