@@ -193,3 +193,17 @@ def test_in_a_private_netns(mode, tmp_path: Path) -> None:
     assert out["noroute"][:2] == ["down", "unreachable"]
     assert out["lo4"][:2] == ["up", "ok"]
     assert out["lo6"][:2] == ["up", "ok"]
+
+
+@needs_icmp
+def test_raw_sockets_only_see_echo_replies(host) -> None:
+    version = 6 if ":" in host else 4
+    sock, raw = open_socket(version)
+    with sock:
+        if not raw:
+            pytest.skip("datagram ICMP sockets are filtered by the kernel anyway")
+        sock.settimeout(1)
+        sock.sendto(echo_request(version, 0x4242, 1), (host, 0))
+        data, _ = sock.recvfrom(2048)
+    # Unfiltered, our own echo request to loopback would arrive first.
+    assert parse_reply(version, data, raw=True) == (0x4242, 1)
