@@ -8,7 +8,6 @@ nothing: health and the IPVS table are the engine's business.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import resource
 from collections.abc import Callable, Hashable, Mapping
@@ -115,9 +114,8 @@ class Scheduler:
         self._jobs.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # a prober that died of a bug has already reported it through `failed`
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _prober(self, key: Hashable) -> None:
         job = self._jobs[key]
