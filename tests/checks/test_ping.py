@@ -138,6 +138,7 @@ NETNS_SCRIPT = textwrap.dedent(
     # A veth pair whose far end has no address: ARP for 192.0.2.2 is never answered.
     sh("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1")
     sh("ip", "addr", "add", "192.0.2.1/24", "dev", "v0")
+    sh("ip", "addr", "add", "2001:db8::1/64", "dev", "v0", "nodad")
     sh("ip", "link", "set", "v1", "up")
     sh("ip", "link", "set", "v0", "up")
     if sys.argv[1] == "dgram":
@@ -155,6 +156,7 @@ NETNS_SCRIPT = textwrap.dedent(
         out = {}
         for name, addr, count in [
             ("silent", "192.0.2.2", 2), ("noroute", "198.51.100.1", 1),
+            ("silent6", "2001:db8::2", 1), ("noroute6", "2001:db8:ffff::1", 1),
             ("lo4", "127.0.0.1", 1), ("lo6", "::1", 1),
         ]:
             check = PingCheck.from_options({"checkcount": str(count)}, CheckContext(timeout=0.2))
@@ -191,6 +193,8 @@ def test_in_a_private_netns(mode, tmp_path: Path) -> None:
     assert out["silent"][:2] == ["down", "timeout"]
     assert out["silent"][2] == "no echo reply in 2 attempt(s) of 0.2s"
     assert out["noroute"][:2] == ["down", "unreachable"]
+    assert out["silent6"][:2] == ["down", "timeout"]
+    assert out["noroute6"][:2] == ["down", "unreachable"]
     assert out["lo4"][:2] == ["up", "ok"]
     assert out["lo6"][:2] == ["up", "ok"]
 
