@@ -128,9 +128,10 @@ def string(key: str, text: str) -> str:
 def token(key: str, text: str) -> str:
     """Return a non-empty string without blanks (host names, header values)."""
     value = string(key, text)
+    shift = 1 if text.startswith('"') else 0
     for i, ch in enumerate(value):
         if ch.isspace():
-            raise Bad(f"invalid {key} {value!r} (no blanks allowed)", i, 1)
+            raise Bad(f"invalid {key} {value!r} (no blanks allowed)", i + shift, 1)
     return value
 
 
@@ -259,8 +260,10 @@ def emails(key: str, text: str) -> tuple[str, ...]:
     offset = 1 if text.startswith('"') else 0
     for piece in value.split(","):
         address = piece.strip()
-        if not address or " " in address:
-            raise Bad(f"invalid e-mail address {piece.strip()!r}", offset, max(len(piece), 1))
+        if not address:
+            raise Bad("empty e-mail address in the list", offset, max(len(piece), 1))
+        if " " in address:
+            raise Bad(f"invalid e-mail address {address!r}", offset, len(piece))
         out.append(address)
         offset += len(piece) + 1
     return tuple(out)

@@ -427,7 +427,7 @@ CASES = [
     (
         "emailalert=a@example.com,,b@example.com\n",
         [
-            "t.cf:1:26: error: invalid e-mail address ''",
+            "t.cf:1:26: error: empty e-mail address in the list",
         ],
     ),
     (
