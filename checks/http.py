@@ -138,7 +138,7 @@ class HTTPCheck:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 ssl=self.tls.context(),
-                server_hostname=self.tls.hostname if same and self.scheme == "https" else None,
+                server_hostname=self.tls.hostname if same and url.scheme == "https" else None,
                 proxy=proxy,
             ) as resp:
                 location = resp.headers.get("Location")

@@ -286,6 +286,15 @@ async def test_https_verify_without_the_ca_is_tls_error(host, tls_backend) -> No
     assert "certificate verify failed" in result.detail
 
 
+async def test_full_https_url_in_an_http_check_gets_sni(host, tls_backend) -> None:
+    app, port, tls = tls_backend
+    bracketed = f"[{host}]" if ":" in host else host
+    check = http({"request": f"https://{bracketed}:{port}/x", "virtualhost": "www.example.com"})
+    assert (await check.check(make_target(host, 9))).up
+    assert tls.names == ["www.example.com"]
+    assert app.seen[0].headers["Host"] == "www.example.com"
+
+
 async def test_https_against_plain_http_is_tls_error(host, backend) -> None:
     _, port = backend
     result = await https().check(make_target(host, port))
