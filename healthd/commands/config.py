@@ -45,6 +45,10 @@ def _read(ns: argparse.Namespace) -> tuple[Config, list[Diagnostic], str] | int:
     return config, warnings, rendered
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def configtest(ns: argparse.Namespace) -> int:
     """Check the configuration; print errors and warnings on stderr; return the exit code."""
     result = _read(ns)
@@ -54,10 +58,8 @@ def configtest(ns: argparse.Namespace) -> int:
     if rendered:
         sys.stderr.write(rendered + "\n")
     reals = sum(len(v.reals) for v in config.virtuals)
-    sys.stdout.write(
-        f"{config.path}: configuration OK ({len(config.virtuals)} virtual services, "
-        f"{reals} real servers)\n"
-    )
+    counts = f"{_plural(len(config.virtuals), 'virtual service')}, {_plural(reals, 'real server')}"
+    sys.stdout.write(f"{config.path}: configuration OK ({counts})\n")
     return EXIT_OK
 
 

@@ -56,7 +56,8 @@ def parse_text_with_warnings(
     # ldirectord: $HOSTNAME, else uname -n (for the ftp and sip login defaults)
     hostname = hostname or os.environ.get("HOSTNAME") or socket.gethostname()
     config, found = build(raw, resolver or SystemResolver(), hostname)
-    diagnostics = _cap(sorted(found, key=_order))
+    unique = list(dict.fromkeys(found))  # a global setting may fail once per virtual
+    diagnostics = _cap(sorted(unique, key=_order))
     if config is None:
         raise ConfigErrors(diagnostics, {path: split_lines(text)})
     return config, diagnostics

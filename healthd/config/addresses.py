@@ -115,8 +115,8 @@ def virtual_head(text: str, family: int) -> VirtualHead:
     target = hostport(first, 0, family, "virtual")
     if target.port is None:
         raise Bad(
-            f"virtual address {first!r} has no port (write ADDRESS:PORT, or a plain number "
-            "for a firewall mark)",
+            f"virtual address {first!r} has no port (ldirectord reads this as a firewall "
+            "mark); write ADDRESS:PORT, or a plain number for a firewall mark",
             0,
             len(first),
         )

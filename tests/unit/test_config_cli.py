@@ -32,7 +32,7 @@ def test_configtest_valid_exits_0(cf, capsys, argv):
     path = cf(GOOD)
     assert main([a.format(path) for a in argv]) == 0
     out, err = capsys.readouterr()
-    assert out == f"{path}: configuration OK (1 virtual services, 1 real servers)\n"
+    assert out == f"{path}: configuration OK (1 virtual service, 1 real server)\n"
     assert err == ""
 
 

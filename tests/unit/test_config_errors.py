@@ -26,7 +26,7 @@ CASES = [
     (
         "virtual=192.0.2.10\n",
         [
-            "t.cf:1:9: error: virtual address '192.0.2.10' has no port (write ADDRESS:PORT, or a plain number for a firewall mark)",
+            "t.cf:1:9: error: virtual address '192.0.2.10' has no port (ldirectord reads this as a firewall mark); write ADDRESS:PORT, or a plain number for a firewall mark",
         ],
     ),
     (
@@ -555,3 +555,10 @@ def test_warnings_list_renders_carets_from_the_file(tmp_path):
     path.write_text("\ufeffcheckcount=2\n")
     _, warnings = load_with_warnings(str(path), resolver=RESOLVER)
     assert format_errors(warnings).splitlines()[1:] == ["    checkcount=2", "    ^~~~~~~~~~"]
+
+
+def test_a_global_fallback_that_does_not_resolve_is_reported_once():
+    text = "fallback=nowhere.example\nvirtual=192.0.2.1:80\nvirtual=192.0.2.2:80\n"
+    assert diagnostics(text) == [
+        "t.cf:1:10: error: cannot resolve host 'nowhere.example' to an IPv4 address"
+    ]
