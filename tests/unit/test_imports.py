@@ -4,6 +4,8 @@
 - Only healthd/ipvs/netlink.py imports pyroute2.
 - The pure core (model, health, reconcile, config lexer/parser/build, ipvs.types) imports no
   asyncio, aiohttp or pyroute2, not even through the first-party modules it imports.
+- aiohttp is imported only by checks/http.py, healthd/daemon.py (which owns the session) and
+  the demo's local backends (healthd/demo/).
 Imports under `if TYPE_CHECKING:` are annotations only and do not count.
 """
 
@@ -28,6 +30,8 @@ PURE = [
     "healthd.ipvs.types",
 ]
 IO_LIBRARIES = {"asyncio", "aiohttp", "pyroute2"}
+AIOHTTP_USERS = {"checks.http", "healthd.daemon"}
+AIOHTTP_PACKAGES = ("healthd.demo",)
 
 
 def _modules() -> dict[str, Path]:
@@ -66,8 +70,12 @@ def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
 def imports_of(module: str) -> frozenset[str]:
     """Return the absolute names a first-party module imports (outside TYPE_CHECKING)."""
     path = MODULES[module]
-    tree = ast.parse(path.read_text(), str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return names_in(ast.parse(path.read_text(), str(path)), package)
+
+
+def names_in(tree: ast.AST, package: str) -> frozenset[str]:
+    """Return the absolute module names imported by tree, relative imports resolved."""
     names: set[str] = set()
     for node in _nodes(tree):
         if isinstance(node, ast.Import):
@@ -115,9 +123,20 @@ def test_the_walker_sees_the_packages() -> None:
 
 
 def test_type_checking_imports_are_ignored() -> None:
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import aiohttp\n")
-    names = {a.name for n in _nodes(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert names == set()
+    source = "import typing\nif typing.TYPE_CHECKING:\n    import aiohttp\nelse:\n    import json\n"
+    assert names_in(ast.parse(source), "checks") == {"typing", "json"}
+
+
+def test_the_walker_finds_nested_and_relative_imports() -> None:
+    source = (
+        "def f():\n    import pyroute2.ipvs\n"
+        "from . import types\n"
+        "from ..config import lexer, load\n"
+        "from .driver import IPVSDriver\n"
+    )
+    names = names_in(ast.parse(source), "healthd.ipvs")
+    assert "pyroute2.ipvs" in names  # lazy imports inside functions count
+    assert {"healthd.ipvs.types", "healthd.config", "healthd.ipvs.driver"} <= names
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if _top(m) == "checks"))
@@ -132,6 +151,14 @@ def test_only_the_netlink_driver_imports_pyroute2(module: str) -> None:
         return
     offending = sorted(name for name in imports_of(module) if _top(name) == "pyroute2")
     assert offending == [], f"{module} imports {offending}; only healthd.ipvs.netlink may"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_aiohttp_stays_in_its_corner(module: str) -> None:
+    if module in AIOHTTP_USERS or module.startswith(AIOHTTP_PACKAGES):
+        return
+    offending = sorted(name for name in imports_of(module) if _top(name) == "aiohttp")
+    assert offending == [], f"{module} imports {offending}; use checks.http or CheckContext.http"
 
 
 @pytest.mark.parametrize("module", PURE)
