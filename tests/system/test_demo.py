@@ -1,0 +1,71 @@
+"""`healthd demo` end to end: the failure and the recovery appear in its output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from ipaddress import ip_address
+
+import pytest
+
+from healthd.demo.table import render
+from healthd.ipvs.types import (
+    Dest,
+    DestKey,
+    Method,
+    Protocol,
+    Service,
+    ServiceEntry,
+    ServiceKey,
+    Table,
+)
+
+
+def test_render_like_ipvsadm():
+    key = ServiceKey(Protocol.TCP, ip_address("127.0.0.100"), 8080)
+    dests = [
+        Dest(DestKey(ip_address("127.0.0.2"), 41234), 1, Method.MASQ),
+        Dest(DestKey(ip_address("127.0.0.3"), 80), 0, Method.ROUTE),
+    ]
+    table = Table({key: ServiceEntry(Service(key), {d.key: d for d in dests})})
+    assert render(table).splitlines() == [
+        "Prot LocalAddress:Port Scheduler Flags",
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+        "TCP  127.0.0.100:8080 wrr",
+        "  -> 127.0.0.2:41234              Masq    1      0          0",
+        "  -> 127.0.0.3:80                 Route   0      0          0",
+    ]
+
+
+@pytest.mark.slow
+def test_demo_shows_failure_and_recovery():
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "healthd", "demo", "--fake", "--duration", "40"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "using the in-memory IPVS table (--fake)" in proc.stdout
+    victim = re.search(r"making (127\.0\.0\.3:\d+) fail", proc.stdout)
+    assert victim is not None, proc.stdout
+    real = victim.group(1)
+    # the transition log lines (stderr), in order: down (removed), then up (restored)
+    log = proc.stderr
+    down = re.search(rf"real\.down .*real={re.escape(real)} .*reason=status_mismatch.*", log)
+    assert down is not None, log
+    assert "action=remove" in down.group(0)
+    assert re.search(rf"real\.up .*real={re.escape(real)}", log[down.end() :]) is not None
+    # the table printed without, then with the victim again
+    tables = proc.stdout.split("IPVS table changed:")[1:]
+    with_victim = [real in t.split("\n[")[0] for t in tables]
+    first_gone = with_victim.index(False, with_victim.index(True))
+    assert True in with_victim[first_gone:]
+    assert f"{real} was taken out of the table" in proc.stdout
+    assert f"{real} is back in the table" in proc.stdout
+    assert proc.stdout.rstrip().endswith("demo finished")
