@@ -66,3 +66,13 @@ def test_localhost_resolves_in_a_config():
     cfg = parse_text("virtual=localhost:8080\n    real=localhost:8081 masq\n", "t.cf")
     assert cfg.virtuals[0].name == "tcp/127.0.0.1:8080"
     assert cfg.virtuals[0].reals[0].endpoint == "127.0.0.1:8081"
+
+
+async def test_load_async_runs_in_a_thread(tmp_path):
+    from healthd.config import load_async
+
+    path = tmp_path / "a.cf"
+    path.write_text("checkcount=2\nvirtual=localhost:80\n")
+    config, warnings = await load_async(str(path), hostname="lb1")
+    assert config.virtuals[0].name == "tcp/127.0.0.1:80"
+    assert [w.severity for w in warnings] == ["warning"]
