@@ -256,6 +256,7 @@ class Daemon:
         self.notifier.ready(status=f"running: {virtuals} virtual services")
         if self._on_ready is not None:
             self._on_ready()
+        await self._instances(self.config.execute, "start")
 
     async def _supervise(self) -> None:
         while True:
@@ -271,6 +272,7 @@ class Daemon:
         log.info(logs.DAEMON_STOPPING, config=self.config.path)
         self.notifier.stopping()
         self.notifier.status("stopping")
+        await self._instances(self.config.execute, "stop")
         finished = False
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.grace):
@@ -296,7 +298,11 @@ class Daemon:
             self._reload_failed(path, seen, str(exc), str(exc))
             return False
         await self.engine.reload(new)
+        old = self.config
         self.config, self._fingerprint = new, seen
+        await self._instances([x for x in old.execute if x not in new.execute], "stop")
+        await self._instances([x for x in new.execute if x in old.execute], "reload")
+        await self._instances([x for x in new.execute if x not in old.execute], "start")
         self.reloads += 1
         log.info(logs.CONFIG_LOADED, path=path, virtuals=len(new.virtuals), reload=True)
         self.notifier.ready(status=f"running: {len(new.virtuals)} virtual services")
@@ -309,6 +315,17 @@ class Daemon:
         self._fingerprint = seen  # do not retry the same broken file every interval
         log.error(logs.CONFIG_RELOAD_FAILED, path=path, summary=summary, errors=text)
         self.notifier.ready(status=f"reload failed ({summary}); running the previous config")
+
+    async def _instances(self, names: Sequence[str], verb: str) -> None:
+        """Run `healthd NAME VERB` for execute= instances, as ldirectord runs itself (§9.10)."""
+        from healthd.hooks import run_hook
+
+        for name in names:
+            argv = [sys.executable, "-m", "healthd", name, verb]
+            result = await run_hook("execute", argv)
+            if verb == "reload" and not result.ok:
+                # ldirectord: a failed reload of a kept instance starts it instead
+                await run_hook("execute", [*argv[:-1], "start"])
 
     async def _callback(self, command: str, path: str) -> None:
         from healthd.hooks import run_callback

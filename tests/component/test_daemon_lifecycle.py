@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -290,3 +291,34 @@ def test_fingerprint_tracks_content(tmp_path):
     assert second is not None
     assert second.digest != first.digest
     assert fingerprint(str(tmp_path / "absent")) is None
+
+
+async def test_execute_instances_follow_the_daemon(tmp_path, monkeypatch):
+    from healthd import hooks
+
+    ran: list[tuple[str, str]] = []
+
+    async def fake_run_hook(name, argv, **kw):
+        assert name == "execute"
+        assert argv[:3] == [sys.executable, "-m", "healthd"]
+        ran.append((argv[3], argv[4]))
+        ok = not (argv[3] == "b.cf" and argv[4] == "reload")  # b's reload fails
+        return hooks.HookResult(tuple(argv), 0 if ok else 1, "ok" if ok else "exit_status")
+
+    monkeypatch.setattr(hooks, "run_hook", fake_run_hook)
+    cfg = tmp_path / "web.cf"
+    cfg.write_text("ok\n")
+    configs = iter([("a.cf", "b.cf"), ("b.cf", "c.cf")])
+
+    def load(p: str) -> Config:
+        return Config(path=p, checkinterval=10, execute=next(configs))
+
+    d = Daemon(load(str(cfg)), driver=object(), engine_factory=StubEngine, loader=load)  # type: ignore[arg-type]
+    task = asyncio.create_task(d.run())
+    await _until(lambda: len(ran) == 2)
+    assert ran == [("a.cf", "start"), ("b.cf", "start")]
+    assert await d.reload() is True
+    assert ran[2:] == [("a.cf", "stop"), ("b.cf", "reload"), ("b.cf", "start"), ("c.cf", "start")]
+    d.request(Request.STOP)
+    assert await task == 0
+    assert ran[6:] == [("b.cf", "stop"), ("c.cf", "stop")]
