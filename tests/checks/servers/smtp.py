@@ -39,12 +39,18 @@ class Recorder:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
-        return ["550 not today"] if self.refuse_hello else responses
+        if self.refuse_hello:
+            return ["550 not today"]
+        session.host_name = hostname  # a new-style hook must record the greeting itself
+        return responses
 
     async def handle_HELO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str
     ) -> str:
-        return "550 not today" if self.refuse_hello else f"250 {server.hostname}"
+        if self.refuse_hello:
+            return "550 not today"
+        session.host_name = hostname
+        return f"250 {server.hostname}"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.content or b""
