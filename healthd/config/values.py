@@ -68,11 +68,6 @@ class HostPort:
     address: IPAddress | None
     port: Part | None  # None when omitted
 
-    @property
-    def port_number(self) -> int | None:
-        """Return the port when written as a number."""
-        return int(self.port.text) if self.port and self.port.text.isdigit() else None
-
 
 @dataclass(frozen=True, slots=True)
 class RawFallback:

@@ -436,6 +436,41 @@ CASES = [
             "t.cf:2:1: warning: 'fork' is set again; this overrides the value of line 1",
         ],
     ),
+    ("virtual=\n", ["t.cf:1:1: error: 'virtual' needs an address:port or a firewall mark"]),
+    ("virtual\n", ["t.cf:1:1: error: 'virtual' needs an address:port or a firewall mark"]),
+    ("checktimeout\n", ["t.cf:1:1: error: 'checktimeout' needs a value (checktimeout=...)"]),
+    (
+        "virtual=192.0.2.10:80\n    real=\n",
+        ["t.cf:2:10: error: real needs an address and a forwarding method"],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 l:1 l:2\n",
+        ["t.cf:2:33: error: 'l:' is given twice"],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 junk\n",
+        ["t.cf:2:29: error: unexpected 'junk' in the real server line"],
+    ),
+    (
+        "virtual=192.0.2.10:80\n    real=10.0.0.0->10.1.0.0 gate\n",
+        ["t.cf:2:10: error: range 10.0.0.0->10.1.0.0 is too large (at most 65536 addresses)"],
+    ),
+    (
+        'virtual=192.0.2.10:80\n    request="/a"b\n',
+        ["t.cf:2:17: error: unexpected text after the closing quote"],
+    ),
+    ("virtual6=[2001:db8::1]x\n", ["t.cf:1:23: error: unexpected 'x' after the address"]),
+    ("virtual6=[192.0.2.1]:80\n", ["t.cf:1:11: error: invalid IPv6 address '192.0.2.1'"]),
+    (
+        "virtual=192.0.2.10:80\n    fallback=127.0.0.1:80 gate extra\n",
+        ["t.cf:2:32: error: unexpected 'extra' after the forwarding method"],
+    ),
+    ("virtual=:80\n", ["t.cf:1:9: error: missing address before ':'"]),
+    (
+        'emailalert="a b@example.com"\n',
+        ["t.cf:1:13: error: invalid e-mail address 'a b@example.com'"],
+    ),
+    ("virtual6=[2001:db8::1:80\n", ["t.cf:1:10: error: missing ']' after the IPv6 address"]),
 ]
 
 
