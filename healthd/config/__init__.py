@@ -3,6 +3,11 @@
 load() reads the file (the package's only file I/O besides lookup) and resolves names
 through a Resolver; with the default SystemResolver it blocks on getaddrinfo, so the daemon
 calls it in a worker thread (load_async does exactly that).
+
+API: load(path) -> Config and parse_text(text, path) -> Config raise ConfigErrors (warnings
+dropped); load_with_warnings / parse_text_with_warnings / load_async return (Config,
+warnings); format_errors(errors or a list of Diagnostics) renders them with carets;
+lookup(name) finds the file; dump_model(config) and render_config(config) give it back.
 """
 
 from __future__ import annotations
