@@ -199,9 +199,11 @@ def _virtual(b: _Builder, rv: RawVirtual) -> Virtual | None:
         assert head.target.port is not None
         address = _address(b, head.target, rv.family, rv.loc)
         port = _port(b, head.target.port, proto, rv.loc) or 0
-        if address is None:
-            return None
     _advise(b, rv, proto)
+    reals = _reals(b, rv, proto, port, head.fwmark is not None)
+    fallback = _fallback(b, rv, proto, port)
+    if head.target is not None and address is None:
+        return None  # reported; the reals and fallback were still checked above
     return Virtual(
         proto=proto,
         address=address,
@@ -213,14 +215,14 @@ def _virtual(b: _Builder, rv: RawVirtual) -> Virtual | None:
         netmask=get(rv.settings, "netmask", str),
         ops=bool(get(rv.settings, "ops", bool)) and proto is Proto.UDP,
         schedflags=get(rv.settings, "schedflags", tuple) or (),
-        reals=_reals(b, rv, proto, port, head.fwmark is not None),
+        reals=reals,
         check=_check(b, rv, port if head.fwmark is None else None),
         checkinterval=eff("checkinterval", float, 10.0),
         failurecount=eff("failurecount", int, 1),
         rise=eff("rise", int, 1),
         quiescent=eff("quiescent", bool, False),  # ldirectord: the code's default is no
         cleanstop=eff("cleanstop", bool, True),
-        fallback=_fallback(b, rv, proto, port),
+        fallback=fallback,
         fallbackcommand=eff("fallbackcommand", str, "") or None,
         alerts=_alerts(eff),
         monitorfile=get(rv.settings, "monitorfile", str),

@@ -597,3 +597,12 @@ def test_a_global_fallback_that_does_not_resolve_is_reported_once():
     assert diagnostics(text) == [
         "t.cf:1:10: error: cannot resolve host 'nowhere.example' to an IPv4 address"
     ]
+
+
+def test_reals_are_checked_even_when_the_virtual_does_not_resolve():
+    text = "virtual=nowhere.example:80\n    real=10.0.0.1 gatee\n    real=elsewhere.example gate\n"
+    assert diagnostics(text) == [
+        "t.cf:1:9: error: cannot resolve host 'nowhere.example' to an IPv4 address",
+        "t.cf:2:19: error: unknown forwarding method 'gatee' (expected gate, masq or ipip)",
+        "t.cf:3:10: error: cannot resolve host 'elsewhere.example' to an IPv4 address",
+    ]
