@@ -38,7 +38,9 @@ DAEMON_STATUS = "daemon.status_dumped"
 DAEMON_FORCED_EXIT = "daemon.exit_forced"
 DAEMON_SHUTDOWN_TIMEOUT = "daemon.shutdown_timed_out"
 DAEMON_RELOADING = "daemon.reloading"
+DAEMON_CRASHED = "daemon.crashed"
 EXIT_FORCED = 1
+EXIT_CRASHED = 1
 SHUTDOWN_GRACE = 30.0  # seconds for probes to stop and cleanstop to finish
 
 
@@ -219,7 +221,17 @@ class Daemon:
             if self._control is not None:
                 await self._control.start()
             self.notifier.status("starting")
-            await self._serve()
+            crash: BaseException | None = None
+            try:
+                await self._serve()
+            except* Exception as group:  # noqa: BLE001 - the process boundary: log, exit 1
+                crash = group.exceptions[0]
+            if crash is not None:
+                # a bug in the engine: no cleanstop on unknown state; systemd restarts us and
+                # the new process adopts the table (ldirectord dies without cleanup here too)
+                log.critical(DAEMON_CRASHED, exc_info=crash)
+                self.notifier.status("crashed")
+                return EXIT_CRASHED
             await self._shutdown()
         finally:
             self._remove_signals(loop)

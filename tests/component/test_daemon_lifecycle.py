@@ -322,3 +322,64 @@ async def test_execute_instances_follow_the_daemon(tmp_path, monkeypatch):
     d.request(Request.STOP)
     assert await task == 0
     assert ran[6:] == [("b.cf", "stop"), ("c.cf", "stop")]
+
+
+class CrashingEngine(StubEngine):
+    async def run(self) -> None:
+        raise RuntimeError("bug in the engine")
+
+
+async def test_engine_crash_is_logged_and_exits_1(tmp_path):
+    from structlog.testing import capture_logs
+
+    cfg = tmp_path / "web.cf"
+    cfg.write_text("ok\n")
+    pid_path = str(tmp_path / "x.pid")
+    pidfile.write(pid_path)
+    d, _ = _daemon(cfg, pid_path=pid_path)
+    d.engine = CrashingEngine(d.config, None, [])
+    with capture_logs() as logs:
+        assert await d.run() == 1
+    crashed = [e for e in logs if e["event"] == "daemon.crashed"]
+    assert len(crashed) == 1
+    assert isinstance(crashed[0]["exc_info"], RuntimeError)
+    assert "shutdown" not in d.engine.calls  # type: ignore[attr-defined]
+    assert not _exists(pid_path)
+
+
+class SlowShutdownEngine(StubEngine):
+    async def shutdown(self) -> None:
+        self.calls.append("shutdown")
+        await asyncio.Event().wait()
+
+
+async def test_shutdown_is_bounded_by_grace(tmp_path):
+    from structlog.testing import capture_logs
+
+    cfg = tmp_path / "web.cf"
+    cfg.write_text("ok\n")
+    d, _ = _daemon(cfg, grace=0.05)
+    d.engine = SlowShutdownEngine(d.config, None, [d.engine.listeners[0]])  # type: ignore[attr-defined]
+    task = asyncio.create_task(d.run())
+    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    with capture_logs() as logs:
+        d.request(Request.STOP)
+        assert await task == 0
+    assert "daemon.shutdown_timed_out" in [e["event"] for e in logs]
+
+
+async def test_usr1_logs_the_status_view(tmp_path):
+    from structlog.testing import capture_logs
+
+    cfg = tmp_path / "web.cf"
+    cfg.write_text("ok\n")
+    d, _ = _daemon(cfg)
+    task = asyncio.create_task(d.run())
+    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    with capture_logs() as logs:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await _until(lambda: any(e["event"] == "daemon.status_dumped" for e in logs))
+    dumped = next(e for e in logs if e["event"] == "daemon.status_dumped")
+    assert dumped["snapshot"]["virtuals"] == [{"name": "tcp/192.0.2.10:80", "reals": 0}]
+    d.request(Request.STOP)
+    assert await task == 0
