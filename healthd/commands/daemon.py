@@ -37,6 +37,7 @@ COMPAT_FLAG = ("-X", "ldirectord-compatible")  # puts "ldirectord" into /proc/PI
 STOP_WAIT = 60.0  # seconds `stop` waits for the daemon to exit
 START_WAIT = 60.0  # seconds `start` waits for the daemon to come up
 POLL = 0.05
+START_FAILED = "daemon.start_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,9 @@ def _report_ready(fd: int | None) -> None:
 
 
 def _report_failure(fd: int | None, message: str) -> None:
+    from healthd import logs
+
+    logs.get_logger("healthd.daemon").error(START_FAILED, detail=message)
     _err(f"healthd: {message}")
     if fd is not None:
         with contextlib.suppress(OSError):

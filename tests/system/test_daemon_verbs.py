@@ -221,6 +221,14 @@ def test_start_errors(tmp_path, env):
     assert f"{cfg}:3:" in bad.stderr
     assert "^~~~~" in bad.stderr
     assert not (tmp_path / "ldirectord.bad.cf.pid").exists()
+    # the daemon fails after the fork: start reports its reason and exits 1
+    good = tmp_path / "good.cf"
+    good.write_text(config_text(tmp_path, [1]))
+    failed = healthd({**env, "HEALTHD_DRIVER": "bogus"}, str(good), "start")
+    assert failed.returncode == 1
+    assert failed.stderr == "healthd: HEALTHD_DRIVER='bogus': expected 'netlink' or 'fake'\n"
+    assert not (tmp_path / "ldirectord.good.cf.pid").exists()
+    assert any(e["event"] == "daemon.start_failed" for e in log_events(tmp_path))
 
 
 def test_foreground_notifies_systemd(tmp_path, env, backend):
