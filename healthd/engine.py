@@ -346,6 +346,7 @@ class Engine:
             start = self.clock.monotonic()
             actual = await self._dump()
             if actual is None:
+                self._changed_since_resync = True
                 return  # retried at the next resync
             desired = desired_table(
                 self.config, self._health, self._forced, actual=actual, starting=starting
@@ -353,13 +354,16 @@ class Engine:
             ops = plan(desired, actual, owned=owned_keys(self.config, self._retired))
             if periodic and ops and not self._changed_since_resync:
                 log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
-            table = actual
+            table, failed = actual, False
             for op in ops:
                 if await self._apply_op(op):
                     table = apply_to(table, op)
+                else:
+                    failed = True
             self._table = table
             self._retired &= table.services.keys()
-            self._changed_since_resync = False
+            # what failed now is retried at the resync, and is not drift when it is
+            self._changed_since_resync = failed
             elapsed = round((self.clock.monotonic() - start) * 1000, 1)
             level = log.info if ops else log.debug
             level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)

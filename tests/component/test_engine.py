@@ -7,6 +7,7 @@ captured log events.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 from ipaddress import ip_address
 
@@ -445,3 +446,23 @@ def test_fake_driver_satisfies_the_protocol():
 
     driver: IPVSDriver = FakeDriver()
     assert isinstance(driver, FakeDriver)
+
+
+async def test_shutdown_after_run_was_cancelled_still_cleans_up(harnesses):
+    h = await started(harnesses, config(virtual(real(R1))))
+    h.task.cancel()
+    await asyncio.gather(h.task, return_exceptions=True)
+    await h.engine.shutdown()
+    assert await h.weights() == {}
+    assert h.engine.state == "stopping"
+
+
+async def test_a_retried_failure_is_not_reported_as_drift(harnesses, logs_captured):
+    on = CheckSpec(checktype=CheckType.ON)
+    h = Harness(config(virtual(real(R1), check=on), resync_interval=30))
+    harnesses.append(h)
+    h.driver.fail_next(errno.ENOMEM, count=1)
+    await h.start()
+    await h.clock.advance(30)
+    assert (await h.weights())[SVC] == {f"{R1}:80": 1}
+    assert events(logs_captured, "ipvs.drift_detected") == []
