@@ -104,6 +104,12 @@ class HTTPCheck:
     def proxy(self, target: Target) -> URL | None:
         return None
 
+    def _host_header(self, target: Target) -> str | None:
+        # ldirectord: Host is virtualhost, else the real's address without a port
+        if self.virtualhost:
+            return self.virtualhost
+        return None if _is_absolute(self.request) else target.host
+
     async def check(self, target: Target) -> Result:
         """Fetch the URL, following redirects, and judge the final answer."""
         sw = timed()
@@ -126,7 +132,7 @@ class HTTPCheck:
     async def _fetch(self, http: aiohttp.ClientSession, target: Target, sw: Stopwatch) -> Result:
         url = first = self.url(target)
         proxy = self.proxy(target)
-        vhost = self.virtualhost if proxy is None else None  # ldirectord: no Host for proxies
+        vhost = self._host_header(target) if proxy is None else None  # ldirectord: none for proxies
         for hop in range(MAX_REDIRECTS + 1):
             # Host header and SNI name go to the configured origin only, never to another host
             # a redirect points at (LWP drops Host on every redirect; we keep it on the origin).
