@@ -214,3 +214,7 @@ def test_key_str_brackets_ipv6():
     virtual = Virtual(Proto.TCP, ip_address("2001:db8::1"), 80, family=6, reals=(real,))
     assert str(check_key(virtual, real)) == "[2001:db8::5]:80"
     assert isinstance(check_key(virtual, real), CheckKey)
+
+
+def test_transition_str_names_kind_and_reason():
+    assert str(Transition(Kind.DOWN, "timeout", "no answer", 3)) == "down reason=timeout"

@@ -109,3 +109,17 @@ def test_scan_then_forced_down(tmp_path):
 def test_lookup_hostname_of_loopback_is_a_name_or_none():
     name = lookup_hostname(ip_address("127.0.0.1"))
     assert name is None or (isinstance(name, str) and name != "127.0.0.1")
+
+
+def test_a_name_without_short_form_matches_only_in_full():
+    hosts = {R4.address: "Web1.example.org"}
+    assert forced_down(["Web1"], CONFIG, hosts) == set()
+    assert forced_down(["Web1.example.org:80"], CONFIG, hosts) == keys((V4, R4), (V_ON, R4))
+
+
+def test_lookup_hostname_failure_is_none(monkeypatch):
+    def fail(*_args):
+        raise OSError("no name")
+
+    monkeypatch.setattr("socket.getnameinfo", fail)
+    assert lookup_hostname(ip_address("198.51.100.1")) is None

@@ -194,6 +194,9 @@ def test_initial_health_reads_weights_and_shared_reals_take_any():
     assert not health[check_key(v1, R2)].up  # weight 0 is down
     assert health[check_key(v1, R1)].since == 7.0
     assert len(health) == 2
+    # the first virtual to carry a shared real decides; a later absence does not undo it
+    flipped = initial_health(config(v2, v1), actual)
+    assert flipped[check_key(v1, R1)].up
 
 
 # --- plan ----------------------------------------------------------------------------------
