@@ -37,8 +37,6 @@ METHODS: dict[Forward, Method] = {
     Forward.IPIP: Method.TUNNEL,
 }
 
-EMPTY = Table()
-
 # --- translating the model --------------------------------------------------------------
 
 
