@@ -118,6 +118,7 @@ class EmailAlerts:
         user: str | None = None,
         sendmail: str = SENDMAIL,
         smtp_port: int = 25,
+        autostart: bool = True,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -129,6 +130,9 @@ class EmailAlerts:
         self.queue: asyncio.Queue[Mail] = asyncio.Queue(QUEUE_LIMIT)
         self._reminders: dict[str, _Reminder] = {}
         self.sent = 0  # mails handed to the transport successfully
+        self.autostart = autostart  # start run() in the background at the first event
+        self._running = False
+        self._worker: asyncio.Task[None] | None = None
 
     def reconfigure(self, config: Config) -> None:
         """Use a reloaded configuration (per-virtual settings arrive with each event)."""
@@ -148,6 +152,7 @@ class EmailAlerts:
         self, virtual: Virtual, real: Real, up: bool, result: Result | None, reason: str
     ) -> None:
         """Mail a real's change and start or stop its reminders."""
+        self._ensure_running()
         key = f"{real.endpoint} ({virtual_str(virtual)})"
         # ldirectord: a down event with frequency != 0 arms the reminder; anything else clears it
         if not up and virtual.alerts.emailalertfreq:
@@ -158,6 +163,7 @@ class EmailAlerts:
 
     async def on_fallback(self, virtual: Virtual, active: bool) -> None:
         """Mail the fallback server going in or out (virtuals with a fallback only)."""
+        self._ensure_running()
         if virtual.fallback is not None:
             self.alert(virtual, fallback_subject(virtual, active))
 
@@ -203,12 +209,37 @@ class EmailAlerts:
 
     async def run(self) -> None:
         """Deliver queued mails and send reminders until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._remind_loop())
-            while True:
-                mail = await self.queue.get()
-                await self.deliver(mail)
-                self.queue.task_done()
+        self._running = True
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._remind_loop())
+                while True:
+                    mail = await self.queue.get()
+                    await self.deliver(mail)
+                    self.queue.task_done()
+        finally:
+            self._running = False
+
+    def _ensure_running(self) -> None:
+        # A daemon may run() us in its TaskGroup; if nobody does, deliver in a task we own.
+        if self.autostart and not self._running and self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self.run(), name="emailalerts")
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        """Deliver what is still queued within `grace`, then stop the background worker."""
+        try:
+            async with asyncio.timeout(grace):
+                if self._running:
+                    await self.queue.join()  # the worker (ours or the daemon's) drains it
+                else:
+                    await self.flush()
+        except TimeoutError:
+            log.warning(logs.HOOK_FAILED, hook="emailalert", detail="unsent at shutdown")
+        finally:
+            if self._worker is not None:
+                self._worker.cancel()
+                await asyncio.gather(self._worker, return_exceptions=True)
+                self._worker = None
 
     async def _remind_loop(self) -> None:
         while True:

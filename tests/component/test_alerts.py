@@ -47,6 +47,7 @@ def virtual(
 def make_alerts(tmp_path: Path | None = None, **kw: Any) -> EmailAlerts:
     config = Config(path="/etc/ha.d/ldirectord.cf", emailalertfrom=kw.pop("sender", None))
     sendmail = str(tmp_path / "sendmail") if tmp_path else "/nonexistent/sendmail"
+    kw.setdefault("autostart", False)  # tests look at the queue, or run() it themselves
     return EmailAlerts(config, hostname="lb1", user="healthd", sendmail=sendmail, **kw)
 
 
@@ -109,6 +110,30 @@ async def test_smtp_up_mails_and_default_sender() -> None:
     )
     assert "From: healthd@lb1\r\n" in up.content
     assert up.content.endswith("Daemon-Status: starting\r\n")  # no extra block
+
+
+async def test_delivery_starts_by_itself_and_aclose_stops_it() -> None:
+    async with smtp_server("127.0.0.1") as server:
+        alerts = make_alerts(smtp_port=server.port, autostart=True)
+        await alerts.on_transition(virtual(smtp="127.0.0.1"), REAL, False, None, "timeout")
+        await wait_for_mail(server)
+        await alerts.aclose()
+    assert len(server.recorder.messages) == 1
+    assert alerts.sent == 1
+
+
+async def test_aclose_delivers_what_is_still_queued(tmp_path: Path) -> None:
+    script = tmp_path / "sendmail"
+    script.write_text(f"#!/bin/sh\ncat >> {tmp_path}/spool\n")
+    script.chmod(0o755)
+    alerts = make_alerts(tmp_path)
+    await alerts.on_state("stopping")
+    await alerts.on_fallback(virtual(), False)
+    await alerts.on_fallback(virtual(), True)
+    await alerts.aclose()
+    spool = (tmp_path / "spool").read_text()
+    assert spool.count("Daemon-Status: stopping\n") == 2
+    assert alerts.queue.empty()
 
 
 async def test_sendmail_gets_the_message_on_stdin(tmp_path: Path) -> None:
