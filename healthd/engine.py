@@ -9,9 +9,11 @@ loading belong to healthd.daemon; the check library and the driver are injected.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import sys
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import checks
@@ -70,6 +72,33 @@ class _Stopped(Exception):
     """Ends run()'s task group when shutdown() is called."""
 
 
+@dataclass(slots=True)
+class _Slot:
+    """One health entry: a check key, the (virtual, real) pairs sharing it, its probe."""
+
+    id: int  # the scheduler's key: cheap to hash on the per-result path
+    key: hl.CheckKey
+    members: list[Member]
+    health: hl.Health
+    probe: probes.Probe | None = None
+
+
+class _HealthView(Mapping[hl.CheckKey, hl.Health]):
+    """Every slot's health by check key, as the reconciler reads it."""
+
+    def __init__(self, slots: Mapping[hl.CheckKey, _Slot]) -> None:
+        self._slots = slots
+
+    def __getitem__(self, key: hl.CheckKey) -> hl.Health:
+        return self._slots[key].health
+
+    def __iter__(self) -> Iterator[hl.CheckKey]:
+        return iter(self._slots)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+
 class Engine:
     """Supervises one configuration: probes, health, reconciliation, fallback hooks."""
 
@@ -91,10 +120,11 @@ class Engine:
         self._listeners = list(listeners)
         self._load = check_factory
         self._hooks = hooks or HookRunner()
-        self._groups: dict[hl.CheckKey, list[Member]] = hl.check_groups(config)
-        self._health: dict[hl.CheckKey, hl.Health] = {}
+        self._slots: dict[hl.CheckKey, _Slot] = {}
+        self._ids: dict[int, _Slot] = {}
+        self._next_id = itertools.count()
+        self._health = _HealthView(self._slots)
         self._forced: set[hl.CheckKey] = set()
-        self._probes: dict[hl.CheckKey, probes.Probe] = {}
         self._fallback: dict[str, bool] = {}
         self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
         self._hostnames: dict[object, str | None] = {}
@@ -119,7 +149,7 @@ class Engine:
         await self._set_state("starting")
         raise_nofile()
         actual = await self._dump()
-        self._health = initial_health(self.config, actual or Table(), now=self.clock.monotonic())
+        self._install(self.config, initial_health(self.config, actual or Table(), now=self._now()))
         await self._scan_maintenance(reconcile=False)
         await self._reconcile(starting=True)
         self.scheduler.sync(self._jobs())
@@ -140,15 +170,11 @@ class Engine:
         await self._set_state("reloading")
         old = self.config
         actual = await self._dump()
-        fresh = initial_health(config, actual or self._table, now=self.clock.monotonic())
-        groups = hl.check_groups(config)
-        kept = {k: self._health[k] for k in groups if k in self._health}
-        removed = len(self._groups.keys() - groups.keys())
+        fresh = initial_health(config, actual or self._table, now=self._now())
         self._retired |= owned_keys(old) - owned_keys(config)
-        self.config, self._groups = config, groups
-        self._health = {**fresh, **kept}
-        self._forced &= groups.keys()
-        self._probes = {k: p for k, p in self._probes.items() if k in groups}
+        self.config = config
+        kept, added, removed = self._install(config, fresh)
+        self._forced &= self._slots.keys()
         old_commands = {v.name: v.fallbackcommand for v in old.virtuals}
         for virtual in config.virtuals:
             if old_commands.get(virtual.name, "") != virtual.fallbackcommand:
@@ -159,8 +185,8 @@ class Engine:
         log.info(
             logs.ENGINE_RELOADED,
             path=config.path,
-            kept=len(kept),
-            added=len(groups) - len(kept),
+            kept=kept,
+            added=added,
             removed=removed,
         )
         await self._set_state("running")
@@ -195,7 +221,8 @@ class Engine:
         reals = []
         for real in virtual.reals:
             key = hl.check_key(virtual, real)
-            health = self._health.get(key)
+            slot = self._slots.get(key)
+            health = slot.health if slot is not None else None
             dest = entry.dests.get(real_dest(virtual, real).key) if entry is not None else None
             reals.append(
                 {
@@ -218,10 +245,33 @@ class Engine:
 
     # --- outcomes and health ------------------------------------------------------------
 
-    def _skip(self, key: Hashable) -> Result | None:
+    def _install(
+        self, config: Config, fresh: Mapping[hl.CheckKey, hl.Health]
+    ) -> tuple[int, int, int]:
+        """Make the slots match `config`; kept keys keep health and probe. Return the counts."""
+        old, slots = self._slots, {}
+        for key, members in hl.check_groups(config).items():
+            slot = old.get(key)
+            if slot is None:
+                slot = _Slot(next(self._next_id), key, members, fresh[key])
+            slot.members = members
+            slots[key] = slot
+        kept = len(slots.keys() & old.keys())
+        removed = len(old) - kept
+        self._slots.clear()
+        self._slots.update(slots)
+        self._ids = {slot.id: slot for slot in slots.values()}
+        return kept, len(slots) - kept, removed
+
+    def _now(self) -> float:
+        return self.clock.monotonic()
+
+    def _skip(self, slot_id: Hashable) -> Result | None:
         # ldirectord: a real in maintenance is not checked at all (_check_real_for_maintenance)
-        if key in self._forced:
-            return Result.down("maintenance", "in maintenancedir")
+        if self._forced:
+            slot = self._ids.get(slot_id)  # type: ignore[call-overload]
+            if slot is not None and slot.key in self._forced:
+                return Result.down("maintenance", "in maintenancedir")
         return None
 
     async def _consume(self) -> None:
@@ -236,20 +286,21 @@ class Engine:
             if changed:
                 await self._reconcile()
 
-    async def _observe(self, key: Hashable, result: Result) -> bool:
-        members = self._groups.get(key)  # type: ignore[call-overload]
-        if not members or not isinstance(key, hl.CheckKey):
+    async def _observe(self, slot_id: Hashable, result: Result) -> bool:
+        slot = self._ids.get(slot_id)  # type: ignore[call-overload]
+        if slot is None:
             return False  # a result from a probe that a reload removed
-        old = self._health.get(key, hl.initial(False))
+        key = slot.key
         new, transition = hl.observe(
-            old, result, failurecount=key.failurecount, rise=key.rise, now=self.clock.monotonic()
+            slot.health, result, failurecount=key.failurecount, rise=key.rise, now=self._now()
         )
-        self._health[key] = new
-        for virtual, real in members:
-            await self._notify("on_result", virtual, real, result)
+        slot.health = new
+        if self._listeners:
+            for virtual, real in slot.members:
+                await self._notify("on_result", virtual, real, result)
         if transition is None:
             return False
-        for virtual, real in members:
+        for virtual, real in slot.members:
             await self._transition(virtual, real, new, transition, result)
         return True
 
@@ -289,25 +340,25 @@ class Engine:
         directory = self.config.maintenancedir
         names = maintenance.scan(directory) if directory else set()
         hostnames = await self._resolve(names) if names else {}
-        forced = maintenance.forced_down(names, self.config, hostnames) & self._groups.keys()
-        now = self.clock.monotonic()
+        forced = maintenance.forced_down(names, self.config, hostnames) & self._slots.keys()
+        now = self._now()
         changed = False
         for key in forced - self._forced:
-            new, transition = hl.force(
-                self._health.get(key, hl.initial(False)), "maintenance", now=now
-            )
-            self._health[key] = new
+            slot = self._slots[key]
+            new, transition = hl.force(slot.health, "maintenance", now=now)
+            slot.health = new
             changed = True
-            for virtual, real in self._groups[key]:
+            for virtual, real in slot.members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="on"
                 )
                 if transition is not None:
                     await self._transition(virtual, real, new, transition, None)
         for key in self._forced - forced:
-            self._health[key] = hl.release(self._health[key])
+            slot = self._slots[key]
+            slot.health = hl.release(slot.health)
             changed = True
-            for virtual, real in self._groups.get(key, []):
+            for virtual, real in slot.members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="off"
                 )
@@ -317,7 +368,7 @@ class Engine:
 
     async def _resolve(self, names: set[str]) -> Mapping[Any, str]:
         """Return reverse names of the reals, looked up once each (only when names exist)."""
-        addresses = {real.address for members in self._groups.values() for _, real in members}
+        addresses = {real.address for slot in self._slots.values() for _, real in slot.members}
         plain = {n.rsplit(":", 1)[0].strip("[]") for n in names}
         if plain <= {str(a) for a in addresses}:
             return {}  # every name is an address form: no resolver needed
@@ -343,7 +394,7 @@ class Engine:
     async def _reconcile(self, *, starting: bool = False, periodic: bool = False) -> None:
         """Dump, plan against the desired table, apply; then run fallback changes."""
         async with self._lock:
-            start = self.clock.monotonic()
+            start = self._now()
             actual = await self._dump()
             if actual is None:
                 self._changed_since_resync = True
@@ -364,7 +415,7 @@ class Engine:
             self._retired &= table.services.keys()
             # what failed now is retried at the resync, and is not drift when it is
             self._changed_since_resync = failed
-            elapsed = round((self.clock.monotonic() - start) * 1000, 1)
+            elapsed = round((self._now() - start) * 1000, 1)
             level = log.info if ops else log.debug
             level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
         await self._update_fallbacks()
@@ -400,15 +451,14 @@ class Engine:
 
     def _jobs(self) -> dict[Hashable, Job]:
         jobs: dict[Hashable, Job] = {}
-        for key, members in self._groups.items():
-            virtual, real = members[0]
-            probe = self._probes.get(key) or probes.build(virtual, real, self._load)
-            if probe is None:
+        for slot in self._slots.values():
+            virtual, real = slot.members[0]
+            slot.probe = slot.probe or probes.build(virtual, real, self._load)
+            if slot.probe is None:
                 continue  # checktype on / off: never checked
-            self._probes[key] = probe
-            names = ",".join(dict.fromkeys(v.name for v, _ in members))
+            names = ",".join(dict.fromkeys(v.name for v, _ in slot.members))
             labels = {"virtual": names, "real": real.endpoint, "check": probes.describe(virtual)}
-            jobs[key] = Job(probe, key.checkinterval, labels)
+            jobs[slot.id] = Job(slot.probe, slot.key.checkinterval, labels)
         return jobs
 
     async def _watch(self) -> None:
