@@ -11,8 +11,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.checks.servers import Process
-
 HERE = Path(__file__)
 
 
@@ -37,6 +35,8 @@ def main(host: str, root: str, user: str, password: str, portfile: str) -> None:
 @contextlib.contextmanager
 def ftp_server(host: str, root: Path, user: str, password: str, workdir: Path) -> Iterator[int]:
     """Run pyftpdlib on host, port 0, serving `root`; yield the port."""
+    from tests.checks.servers import Process  # here: this file also runs as a plain script
+
     portfile = workdir / f"ftp-{host.replace(':', '_')}.port"
     portfile.unlink(missing_ok=True)
     argv = [sys.executable, str(HERE), host, str(root), user, password, str(portfile)]
@@ -49,5 +49,4 @@ def ftp_server(host: str, root: Path, user: str, password: str, workdir: Path) -
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE.parents[3]))
     main(*sys.argv[1:6])
