@@ -38,10 +38,11 @@ class Mail:
     body: str
     smtp: str | None  # relay host; None: sendmail
 
-    def render(self, sender: str) -> str:
-        """Return the message as ldirectord writes it: From, To, Subject, blank line, body."""
+    def render(self, sender: str | None) -> str:
+        """Return the message as ldirectord writes it: [From,] To, Subject, blank line, body."""
+        head = f"From: {sender}\n" if sender else ""
         to = ", ".join(self.recipients)
-        return f"From: {sender}\nTo: {to}\nSubject: {self.subject}\n\n{self.body}"
+        return f"{head}To: {to}\nSubject: {self.subject}\n\n{self.body}"
 
 
 def virtual_str(virtual: Virtual) -> str:
@@ -254,7 +255,9 @@ class EmailAlerts:
 
     async def deliver(self, mail: Mail) -> bool:
         """Send one mail; log and return False on failure."""
-        sender = self.config.emailalertfrom or self.sender
+        # ldirectord: over SMTP From is emailalertfrom or user@host; sendmail (Mail::Send)
+        # gets a From header only with emailalertfrom and fills in the rest itself
+        sender = self.config.emailalertfrom or (self.sender if mail.smtp else None)
         message = mail.render(sender)
         try:
             async with asyncio.timeout(SEND_TIMEOUT):

@@ -148,7 +148,6 @@ async def test_sendmail_gets_the_message_on_stdin(tmp_path: Path) -> None:
     assert (tmp_path / "args").read_text() == "-t -oi\n"
     subject = "[web] Added fallback server: 127.0.0.1:80 (192.0.2.10:80) (Weight set to 1)"
     assert (tmp_path / "message").read_text() == (
-        "From: healthd@lb1\n"
         "To: ops@example.org, oncall@example.org\n"
         f"Subject: {subject}\n"
         "\n"
@@ -160,6 +159,17 @@ async def test_sendmail_gets_the_message_on_stdin(tmp_path: Path) -> None:
         "Comment: front page\n"
         "\n"
     )
+
+
+async def test_sendmail_gets_emailalertfrom_as_from(tmp_path: Path) -> None:
+    script = tmp_path / "sendmail"
+    script.write_text(f"#!/bin/sh\ncat > {tmp_path}/message\n")
+    script.chmod(0o755)
+    alerts = make_alerts(tmp_path, sender="LVS <lvs@example.org>")
+    await alerts.on_fallback(virtual(), True)
+    assert await alerts.deliver(alerts.queue.get_nowait())
+    message = (tmp_path / "message").read_text()
+    assert message.startswith("From: LVS <lvs@example.org>\nTo: ops@example.org, oncall@")
 
 
 async def test_sendmail_failure_is_logged_not_raised(tmp_path: Path, logs_captured: list) -> None:
