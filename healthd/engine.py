@@ -9,11 +9,9 @@ loading belong to healthd.daemon; the check library and the driver are injected.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import sys
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 import checks
@@ -24,33 +22,14 @@ from healthd.clock import Clock, SystemClock
 from healthd.errors import DriverError
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
-    EditDest,
-    EditService,
-    Op,
-    ServiceEntry,
-    ServiceKey,
-    Table,
-)
+from healthd.ipvs.types import DelService, Op, ServiceKey, Table
 from healthd.model import Config, Real, Virtual
-from healthd.reconcile import (
-    desired_table,
-    initial_health,
-    is_up,
-    owned_keys,
-    plan,
-    real_dest,
-    service_key,
-)
+from healthd.reconcile import desired_table, initial_health, is_up, owned_keys, plan, service_key
 from healthd.scheduler import Job, Scheduler, raise_nofile
+from healthd.state import Slots, apply_to, virtual_view
 
 log = logs.get_logger("healthd.engine")
 
-Member = tuple[Virtual, Real]
 HOOK_DRAIN = 5.0  # seconds shutdown waits for queued fallbackcommands
 
 
@@ -70,33 +49,6 @@ class Listener(Protocol):
 
 class _Stopped(Exception):
     """Ends run()'s task group when shutdown() is called."""
-
-
-@dataclass(slots=True)
-class _Slot:
-    """One health entry: a check key, the (virtual, real) pairs sharing it, its probe."""
-
-    id: int  # the scheduler's key: cheap to hash on the per-result path
-    key: hl.CheckKey
-    members: list[Member]
-    health: hl.Health
-    probe: probes.Probe | None = None
-
-
-class _HealthView(Mapping[hl.CheckKey, hl.Health]):
-    """Every slot's health by check key, as the reconciler reads it."""
-
-    def __init__(self, slots: Mapping[hl.CheckKey, _Slot]) -> None:
-        self._slots = slots
-
-    def __getitem__(self, key: hl.CheckKey) -> hl.Health:
-        return self._slots[key].health
-
-    def __iter__(self) -> Iterator[hl.CheckKey]:
-        return iter(self._slots)
-
-    def __len__(self) -> int:
-        return len(self._slots)
 
 
 class Engine:
@@ -120,10 +72,7 @@ class Engine:
         self._listeners = list(listeners)
         self._load = check_factory
         self._hooks = hooks or HookRunner()
-        self._slots: dict[hl.CheckKey, _Slot] = {}
-        self._ids: dict[int, _Slot] = {}
-        self._next_id = itertools.count()
-        self._health = _HealthView(self._slots)
+        self._slots = Slots()  # a Mapping of each check key's health, for the reconciler
         self._forced: set[hl.CheckKey] = set()
         self._fallback: dict[str, bool] = {}
         self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
@@ -149,7 +98,9 @@ class Engine:
         await self._set_state("starting")
         raise_nofile()
         actual = await self._dump()
-        self._install(self.config, initial_health(self.config, actual or Table(), now=self._now()))
+        self._slots.install(
+            self.config, initial_health(self.config, actual or Table(), now=self._now())
+        )
         await self._scan_maintenance(reconcile=False)
         await self._reconcile(starting=True)
         self.scheduler.sync(self._jobs())
@@ -173,8 +124,8 @@ class Engine:
         fresh = initial_health(config, actual or self._table, now=self._now())
         self._retired |= owned_keys(old) - owned_keys(config)
         self.config = config
-        kept, added, removed = self._install(config, fresh)
-        self._forced &= self._slots.keys()
+        kept, added, removed = self._slots.install(config, fresh)
+        self._forced &= self._slots.by_key.keys()
         old_commands = {v.name: v.fallbackcommand for v in old.virtuals}
         for virtual in config.virtuals:
             if old_commands.get(virtual.name, "") != virtual.fallbackcommand:
@@ -210,58 +161,15 @@ class Engine:
 
     def snapshot(self) -> dict[str, object]:
         """Return the status view: every virtual, each real's health, last result, weight."""
-        return {
-            "state": self.state,
-            "config": self.config.path,
-            "virtuals": [self._virtual_view(v) for v in self.config.virtuals],
-        }
-
-    def _virtual_view(self, virtual: Virtual) -> dict[str, object]:
-        entry = self._table.services.get(service_key(virtual))
-        reals = []
-        for real in virtual.reals:
-            key = hl.check_key(virtual, real)
-            slot = self._slots.get(key)
-            health = slot.health if slot is not None else None
-            dest = entry.dests.get(real_dest(virtual, real).key) if entry is not None else None
-            reals.append(
-                {
-                    "real": real.endpoint,
-                    "check": probes.describe(virtual),
-                    "up": is_up(virtual, real, self._health, self._forced),
-                    "maintenance": key in self._forced,
-                    "failures": health.failures if health is not None else 0,
-                    "weight": real.weight,
-                    "kernel_weight": dest.weight if dest is not None else None,
-                    "last": _result_view(health.last if health is not None else None),
-                }
+        views = [
+            virtual_view(
+                v, self._slots, self._forced, self._table, self._fallback.get(v.name, False)
             )
-        return {
-            "virtual": virtual.name,
-            "in_kernel": entry is not None,
-            "fallback_active": self._fallback.get(virtual.name, False),
-            "reals": reals,
-        }
+            for v in self.config.virtuals
+        ]
+        return {"state": self.state, "config": self.config.path, "virtuals": views}
 
     # --- outcomes and health ------------------------------------------------------------
-
-    def _install(
-        self, config: Config, fresh: Mapping[hl.CheckKey, hl.Health]
-    ) -> tuple[int, int, int]:
-        """Make the slots match `config`; kept keys keep health and probe. Return the counts."""
-        old, slots = self._slots, {}
-        for key, members in hl.check_groups(config).items():
-            slot = old.get(key)
-            if slot is None:
-                slot = _Slot(next(self._next_id), key, members, fresh[key])
-            slot.members = members
-            slots[key] = slot
-        kept = len(slots.keys() & old.keys())
-        removed = len(old) - kept
-        self._slots.clear()
-        self._slots.update(slots)
-        self._ids = {slot.id: slot for slot in slots.values()}
-        return kept, len(slots) - kept, removed
 
     def _now(self) -> float:
         return self.clock.monotonic()
@@ -269,7 +177,7 @@ class Engine:
     def _skip(self, slot_id: Hashable) -> Result | None:
         # ldirectord: a real in maintenance is not checked at all (_check_real_for_maintenance)
         if self._forced:
-            slot = self._ids.get(slot_id)  # type: ignore[call-overload]
+            slot = self._slots.by_id.get(slot_id)  # type: ignore[call-overload]
             if slot is not None and slot.key in self._forced:
                 return Result.down("maintenance", "in maintenancedir")
         return None
@@ -287,7 +195,7 @@ class Engine:
                 await self._reconcile()
 
     async def _observe(self, slot_id: Hashable, result: Result) -> bool:
-        slot = self._ids.get(slot_id)  # type: ignore[call-overload]
+        slot = self._slots.by_id.get(slot_id)  # type: ignore[call-overload]
         if slot is None:
             return False  # a result from a probe that a reload removed
         key = slot.key
@@ -340,11 +248,11 @@ class Engine:
         directory = self.config.maintenancedir
         names = maintenance.scan(directory) if directory else set()
         hostnames = await self._resolve(names) if names else {}
-        forced = maintenance.forced_down(names, self.config, hostnames) & self._slots.keys()
+        forced = maintenance.forced_down(names, self.config, hostnames) & self._slots.by_key.keys()
         now = self._now()
         changed = False
         for key in forced - self._forced:
-            slot = self._slots[key]
+            slot = self._slots.by_key[key]
             new, transition = hl.force(slot.health, "maintenance", now=now)
             slot.health = new
             changed = True
@@ -355,7 +263,7 @@ class Engine:
                 if transition is not None:
                     await self._transition(virtual, real, new, transition, None)
         for key in self._forced - forced:
-            slot = self._slots[key]
+            slot = self._slots.by_key[key]
             slot.health = hl.release(slot.health)
             changed = True
             for virtual, real in slot.members:
@@ -368,7 +276,9 @@ class Engine:
 
     async def _resolve(self, names: set[str]) -> Mapping[Any, str]:
         """Return reverse names of the reals, looked up once each (only when names exist)."""
-        addresses = {real.address for slot in self._slots.values() for _, real in slot.members}
+        addresses = {
+            real.address for slot in self._slots.by_key.values() for _, real in slot.members
+        }
         plain = {n.rsplit(":", 1)[0].strip("[]") for n in names}
         if plain <= {str(a) for a in addresses}:
             return {}  # every name is an address form: no resolver needed
@@ -400,7 +310,7 @@ class Engine:
                 self._changed_since_resync = True
                 return  # retried at the next resync
             desired = desired_table(
-                self.config, self._health, self._forced, actual=actual, starting=starting
+                self.config, self._slots, self._forced, actual=actual, starting=starting
             )
             ops = plan(desired, actual, owned=owned_keys(self.config, self._retired))
             if periodic and ops and not self._changed_since_resync:
@@ -435,7 +345,7 @@ class Engine:
         """Note each virtual whose 'no real is up' state changed: log, listeners, command."""
         for virtual in self.config.virtuals:
             active = not any(
-                is_up(virtual, real, self._health, self._forced) for real in virtual.reals
+                is_up(virtual, real, self._slots, self._forced) for real in virtual.reals
             )
             if self._fallback.get(virtual.name) == active:
                 continue
@@ -451,7 +361,7 @@ class Engine:
 
     def _jobs(self) -> dict[Hashable, Job]:
         jobs: dict[Hashable, Job] = {}
-        for slot in self._slots.values():
+        for slot in self._slots.by_key.values():
             virtual, real = slot.members[0]
             slot.probe = slot.probe or probes.build(virtual, real, self._load)
             if slot.probe is None:
@@ -493,7 +403,7 @@ class Engine:
 
     @property
     def health(self) -> Mapping[hl.CheckKey, hl.Health]:
-        return self._health
+        return self._slots
 
     @property
     def forced(self) -> frozenset[hl.CheckKey]:
@@ -506,31 +416,3 @@ class Engine:
     @property
     def fallback_active(self) -> Mapping[str, bool]:
         return self._fallback
-
-
-def _result_view(result: Result | None) -> dict[str, object] | None:
-    if result is None:
-        return None
-    return {
-        "status": str(result.status),
-        "reason": result.reason,
-        "detail": result.detail,
-        "elapsed_ms": round(result.elapsed * 1000, 1),
-    }
-
-
-def apply_to(table: Table, op: Op) -> Table:
-    """Return `table` as the kernel holds it after `op` succeeded (for the status view)."""
-    services = dict(table.services)
-    match op:
-        case AddService(service=s) | EditService(service=s):
-            old = services.get(s.key)
-            services[s.key] = ServiceEntry(s, dict(old.dests) if old is not None else {})
-        case DelService(key=k):
-            services.pop(k, None)
-        case AddDest(service=k, dest=d) | EditDest(service=k, dest=d) if k in services:
-            services[k] = ServiceEntry(services[k].service, {**services[k].dests, d.key: d})
-        case DelDest(service=k, key=dk) if k in services:
-            dests = {key: d for key, d in services[k].dests.items() if key != dk}
-            services[k] = ServiceEntry(services[k].service, dests)
-    return Table(services)

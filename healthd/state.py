@@ -1,0 +1,141 @@
+"""The engine's in-memory state: health slots, and the status view built from them.
+
+A slot is one shared health entry (a check key, the (virtual, real) pairs that share it, its
+probe). Pure bookkeeping and rendering: no I/O, no asyncio; the engine decides and acts.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+
+from checks.base import Result
+from healthd import health as hl
+from healthd import probes
+from healthd.ipvs.types import (
+    AddDest,
+    AddService,
+    DelDest,
+    DelService,
+    EditDest,
+    EditService,
+    Op,
+    ServiceEntry,
+    Table,
+)
+from healthd.model import Config, Real, Virtual
+from healthd.reconcile import is_up, real_dest, service_key
+
+Member = tuple[Virtual, Real]
+
+
+@dataclass(slots=True)
+class Slot:
+    """One health entry: a check key, the (virtual, real) pairs sharing it, its probe."""
+
+    id: int  # the scheduler's key: cheap to hash on the per-result path
+    key: hl.CheckKey
+    members: list[Member]
+    health: hl.Health
+    probe: probes.Probe | None = None
+
+
+class Slots(Mapping[hl.CheckKey, hl.Health]):
+    """Every slot, by check key and by id; as a Mapping, each key's health (for reconcile)."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[hl.CheckKey, Slot] = {}
+        self.by_id: dict[int, Slot] = {}
+        self._ids = itertools.count()
+
+    def __getitem__(self, key: hl.CheckKey) -> hl.Health:
+        return self.by_key[key].health
+
+    def __iter__(self) -> Iterator[hl.CheckKey]:
+        return iter(self.by_key)
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+    def install(
+        self, config: Config, fresh: Mapping[hl.CheckKey, hl.Health]
+    ) -> tuple[int, int, int]:
+        """Match the slots to `config`; kept keys keep health and probe. Return kept/added/gone."""
+        old, slots = self.by_key, {}
+        for key, members in hl.check_groups(config).items():
+            slot = old.get(key)
+            if slot is None:
+                slot = Slot(next(self._ids), key, members, fresh[key])
+            slot.members = members
+            slots[key] = slot
+        kept = len(slots.keys() & old.keys())
+        gone = len(old) - kept
+        self.by_key = slots
+        self.by_id = {slot.id: slot for slot in slots.values()}
+        return kept, len(slots) - kept, gone
+
+
+def apply_to(table: Table, op: Op) -> Table:
+    """Return `table` as the kernel holds it after `op` succeeded (for the status view)."""
+    services = dict(table.services)
+    match op:
+        case AddService(service=s) | EditService(service=s):
+            old = services.get(s.key)
+            services[s.key] = ServiceEntry(s, dict(old.dests) if old is not None else {})
+        case DelService(key=k):
+            services.pop(k, None)
+        case AddDest(service=k, dest=d) | EditDest(service=k, dest=d) if k in services:
+            services[k] = ServiceEntry(services[k].service, {**services[k].dests, d.key: d})
+        case DelDest(service=k, key=dk) if k in services:
+            dests = {key: d for key, d in services[k].dests.items() if key != dk}
+            services[k] = ServiceEntry(services[k].service, dests)
+    return Table(services)
+
+
+def result_view(result: Result | None) -> dict[str, object] | None:
+    """Return a check result as plain data (status, reason, detail, elapsed_ms)."""
+    if result is None:
+        return None
+    return {
+        "status": str(result.status),
+        "reason": result.reason,
+        "detail": result.detail,
+        "elapsed_ms": round(result.elapsed * 1000, 1),
+    }
+
+
+def virtual_view(
+    virtual: Virtual,
+    slots: Slots,
+    forced: AbstractSet[hl.CheckKey],
+    table: Table,
+    fallback_active: bool,
+) -> dict[str, object]:
+    """Return one virtual's status: each real's health, failures, last result, kernel weight."""
+    entry = table.services.get(service_key(virtual))
+    reals = []
+    for real in virtual.reals:
+        key = hl.check_key(virtual, real)
+        slot = slots.by_key.get(key)
+        health = slot.health if slot is not None else None
+        dest = entry.dests.get(real_dest(virtual, real).key) if entry is not None else None
+        reals.append(
+            {
+                "real": real.endpoint,
+                "check": probes.describe(virtual),
+                "up": is_up(virtual, real, slots, forced),
+                "maintenance": key in forced,
+                "failures": health.failures if health is not None else 0,
+                "weight": real.weight,
+                "kernel_weight": dest.weight if dest is not None else None,
+                "last": result_view(health.last if health is not None else None),
+            }
+        )
+    return {
+        "virtual": virtual.name,
+        "in_kernel": entry is not None,
+        "fallback_active": fallback_active,
+        "reals": reals,
+    }
