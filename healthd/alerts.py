@@ -136,8 +136,15 @@ class EmailAlerts:
         self._worker: asyncio.Task[None] | None = None
 
     def reconfigure(self, config: Config) -> None:
-        """Use a reloaded configuration (per-virtual settings arrive with each event)."""
+        """Use a reloaded configuration; stop reminding about reals it no longer has."""
         self.config = config
+        keep = {
+            f"{real.endpoint} ({virtual_str(virtual)})"
+            for virtual in config.virtuals
+            for real in virtual.reals
+        }
+        for key in set(self._reminders) - keep:
+            del self._reminders[key]
 
     @property
     def sender(self) -> str:

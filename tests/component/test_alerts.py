@@ -261,6 +261,20 @@ async def test_reminder_loop_runs_on_the_clock() -> None:
     assert alerts.queue.qsize() == 2  # at 10 s and 20 s
 
 
+async def test_reload_drops_reminders_for_removed_reals() -> None:
+    clock = FakeClock()
+    alerts = make_alerts(clock=clock)
+    kept = virtual(freq=10)
+    gone = Real(ip_address("192.0.2.22"), 80)
+    await alerts.on_transition(kept, REAL, False, None, "timeout")
+    await alerts.on_transition(kept, gone, False, None, "timeout")
+    alerts.reconfigure(Config(path="new.cf", virtuals=(kept,)))
+    await clock.advance(10)
+    assert alerts.remind() == 1
+    subjects = [alerts.queue.get_nowait().subject for _ in range(alerts.queue.qsize())]
+    assert subjects[-1] == "[web] Inaccessible real server: 192.0.2.21:80 (192.0.2.10:80)"
+
+
 async def test_zero_frequency_sends_no_reminders() -> None:
     clock = FakeClock()
     alerts = make_alerts(clock=clock)
