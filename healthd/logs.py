@@ -45,6 +45,7 @@ MAINTENANCE_SCAN_FAILED: Final = "maintenance.scan_failed"
 RLIMIT_RAISED: Final = "rlimit.raised"
 RLIMIT_FAILED: Final = "rlimit.raise_failed"
 LOG_SYSLOG_FAILED: Final = "log.syslog_unavailable"
+LOG_FILE_FAILED: Final = "log.file_unavailable"
 
 EVENTS: Final[frozenset[str]] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
@@ -80,7 +81,10 @@ def _handler(debug: bool, logfile: str | None, console: bool) -> logging.Handler
     if logfile.startswith("/"):
         # ldirectord opens the file per message so logrotate needs no postrotate; a
         # WatchedFileHandler reopens after rotation and gives the same guarantee.
-        return logging.handlers.WatchedFileHandler(logfile, encoding="utf-8")
+        try:
+            return logging.handlers.WatchedFileHandler(logfile, encoding="utf-8")
+        except OSError:
+            return logging.StreamHandler(sys.stderr)  # reported once configured
     try:
         return logging.handlers.SysLogHandler(
             address="/dev/log", facility=logging.handlers.SysLogHandler.facility_names[logfile]
@@ -144,8 +148,11 @@ def configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=cache,
     )
-    if logfile and is_syslog(logfile) and not debug and isinstance(handler, logging.StreamHandler):
+    fell_back = type(handler) is logging.StreamHandler and bool(logfile) and not debug
+    if fell_back and is_syslog(logfile):
         get_logger().warning(LOG_SYSLOG_FAILED, path="/dev/log", facility=logfile)
+    elif fell_back:
+        get_logger().warning(LOG_FILE_FAILED, path=logfile)
 
 
 def get_logger(name: str = _ROOT) -> Logger:

@@ -139,6 +139,14 @@ def test_facility_goes_to_syslog_or_falls_back_with_a_warning(capsys):
         assert "log.syslog_unavailable" in capsys.readouterr().err
 
 
+def test_an_unwritable_logfile_falls_back_to_stderr(tmp_path, capsys):
+    logs.configure(False, str(tmp_path / "missing-dir" / "healthd.log"))
+    logs.get_logger().info(logs.REAL_UP, real="198.51.100.1:80")
+    err = capsys.readouterr().err
+    assert "log.file_unavailable" in err
+    assert "real.up" in err
+
+
 def test_is_syslog():
     assert logs.is_syslog("local0")
     assert logs.is_syslog("daemon")
