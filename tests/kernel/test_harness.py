@@ -1,0 +1,169 @@
+"""Host-side tests of the kernel harness: report import, skip rules, initramfs and cache helpers.
+
+These run without the VM: an inner pytest plays the guest (HEALTHD_KERNEL=1, --kernel-report)
+and another plays the host (--kernel-replay), so the import logic is tested end to end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.kernel.image import Newc, load_order, parse_depends
+
+GUEST_TESTS = """
+import os
+import pytest
+
+pytestmark = pytest.mark.kernel
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture broke in the guest")
+
+def test_passes():
+    pass
+
+def test_fails():
+    assert 40 + 1 == 42, "guest arithmetic"
+
+def test_skips():
+    pytest.skip("no sctp here")
+
+@pytest.mark.xfail(reason="known kernel bug", strict=True)
+def test_xfails():
+    assert False
+
+def test_setup_error(broken):
+    pass
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n):
+    assert n == 1
+
+@pytest.mark.skipif(os.environ.get("HEALTHD_KERNEL") != "1", reason="needs the kernel")
+def test_skipif_is_the_guests_business():
+    assert os.environ["HEALTHD_KERNEL"] == "1"
+"""
+PLUGIN = ("-p", "tests.kernel.plugin")
+HOST_TEST = """
+def test_host_side():
+    pass
+"""
+
+
+@pytest.fixture
+def clean_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Set up the inner runs: no harness variables, and pytest-asyncio's option set."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    for name in ("HEALTHD_KERNEL", "HEALTHD_SKIP_KERNEL", "CI", "HEALTHD_VM"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def _guest_report(pytester: pytest.Pytester, env: pytest.MonkeyPatch) -> Path:
+    """Run the kernel tests as the guest would and return the report it wrote."""
+    pytester.makepyfile(test_guest=GUEST_TESTS, test_host=HOST_TEST)
+    report = pytester.path / "report.jsonl"
+    env.setenv("HEALTHD_KERNEL", "1")
+    result = pytester.runpytest(*PLUGIN, f"--kernel-report={report}")
+    result.assert_outcomes(passed=4, failed=2, skipped=1, xfailed=1, errors=1)
+    env.delenv("HEALTHD_KERNEL")
+    return report
+
+
+def test_host_reports_guest_results_test_by_test(
+    pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch
+) -> None:
+    report = _guest_report(pytester, clean_env)
+    result = pytester.runpytest(*PLUGIN, f"--kernel-replay={report}", "-rA")
+    # The host-only test ran here; the guest's outcomes came back one by one.
+    result.assert_outcomes(passed=4, failed=2, skipped=1, xfailed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E   *RuntimeError: fixture broke in the guest",
+            "E   *AssertionError: guest arithmetic",
+            "PASSED test_host.py::test_host_side",
+            "SKIPPED [[]1[]] test_guest.py:*: no sctp here",
+            "XFAIL test_guest.py::test_xfails - known kernel bug",
+            "FAILED test_guest.py::test_fails - AssertionError: guest arithmetic",
+            "FAILED test_guest.py::test_param[[]2[]] - assert 2 == 1",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_kernel_test_missing_from_the_guest_report_fails(
+    pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch
+) -> None:
+    report = _guest_report(pytester, clean_env)
+    lines = report.read_text().splitlines()
+    report.write_text("\n".join(line for line in lines if "test_passes" not in line))
+    result = pytester.runpytest(*PLUGIN, f"--kernel-replay={report}")
+    result.assert_outcomes(passed=3, failed=3, skipped=1, xfailed=1, errors=1)
+    result.stdout.fnmatch_lines(["*the VM run did not report this test*"])
+
+
+def test_skip_kernel_skips_loudly(pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_guest=GUEST_TESTS, test_host=HOST_TEST)
+    clean_env.setenv("HEALTHD_SKIP_KERNEL", "1")
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(passed=1, skipped=8)
+    result.stdout.fnmatch_lines(["*HEALTHD_SKIP_KERNEL=1: kernel tests are SKIPPED*"])
+    result.stdout.fnmatch_lines(["*HEALTHD_SKIP_KERNEL=1: 8 kernel tests SKIPPED*"])
+
+
+def test_skip_kernel_is_refused_in_ci(
+    pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_guest=GUEST_TESTS)
+    clean_env.setenv("HEALTHD_SKIP_KERNEL", "1")
+    clean_env.setenv("CI", "true")
+    result = pytester.runpytest(*PLUGIN)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*HEALTHD_SKIP_KERNEL=1 is refused when CI=true*"])
+
+
+def test_deselected_kernel_tests_do_not_boot_the_vm(
+    pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_guest=GUEST_TESTS, test_host=HOST_TEST)
+    missing = pytester.path / "no-such-report.jsonl"
+    result = pytester.runpytest(*PLUGIN, "-m", "not kernel", f"--kernel-replay={missing}")
+    result.assert_outcomes(passed=1, deselected=8)
+
+
+def test_parse_depends_finds_the_kernel_version() -> None:
+    output = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n"
+    assert parse_depends(output) == "6.1.0-56-amd64"
+    assert parse_depends("linux-image-amd64\n") is None
+
+
+def test_load_order_puts_dependencies_first() -> None:
+    deps = {"9p": ["9pnet", "fscache", "netfs"], "fscache": ["netfs"], "netfs": [], "9pnet": []}
+    order = load_order(deps, ["9p"])
+    assert sorted(order) == ["9p", "9pnet", "fscache", "netfs"]
+    assert order.index("netfs") < order.index("fscache") < order.index("9p")
+    assert order.index("9pnet") < order.index("9p")
+
+
+def test_newc_archive_reads_back_with_cpio(tmp_path: Path) -> None:
+    archive = Newc()
+    archive.directory("bin")
+    archive.file("bin/hello", b"odd-sized body!", 0o755)
+    archive.chardev("console", 5, 1)
+    listing = subprocess.run(
+        ["cpio", "-itv"], input=archive.finish(), capture_output=True, check=True
+    ).stdout.decode()
+    rows = [line.split() for line in listing.splitlines()]
+    assert [(row[0], row[-1]) for row in rows] == [
+        ("drwxr-xr-x", "bin"),
+        ("-rwxr-xr-x", "bin/hello"),
+        ("crw-------", "console"),
+    ]
+    subprocess.run(
+        ["cpio", "-id", "--quiet", "bin/*"], input=archive.finish(), cwd=tmp_path, check=True
+    )
+    assert (tmp_path / "bin" / "hello").read_bytes() == b"odd-sized body!"
