@@ -88,6 +88,8 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 async def run_command(argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> HookResult:
     """Run argv in its own session under a timeout and report how it ended; never raises."""
     args = tuple(argv)
+    if not args:
+        return HookResult(args, None, "exec_failed", "empty command")
     try:
         proc = await asyncio.create_subprocess_exec(
             *args,

@@ -37,12 +37,21 @@ class Job:
     labels: Mapping[str, str] = field(default_factory=dict)  # virtual, real, check
 
 
+def _nr_open() -> int:
+    try:
+        with open("/proc/sys/fs/nr_open", encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
 def raise_nofile() -> tuple[int, int]:
     """Raise the soft RLIMIT_NOFILE to the hard limit (thousands of reals need it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft >= hard:
+    # kernel: an unlimited hard limit still cannot exceed fs.nr_open
+    new = hard if hard != resource.RLIM_INFINITY else max(soft, _nr_open())
+    if soft >= new:
         return soft, hard
-    new = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
     except (ValueError, OSError) as exc:

@@ -72,6 +72,7 @@ async def test_run_command_exec_failure(tmp_path):
     result = await hooks.run_command([str(tmp_path / "missing")])
     assert result.reason == "exec_failed"
     assert result.returncode is None
+    assert (await hooks.run_command([])).reason == "exec_failed"
 
 
 async def test_timeout_kills_the_whole_process_group(tmp_path):
