@@ -184,3 +184,59 @@ def test_select_reports_what_matched_nothing():
         select(cfg, "192.0.2.10:80", "198.51.100.9")
     with pytest.raises(UsageError, match="not an address"):
         select(cfg, "nonsense:80", None)
+
+
+def namespace(cf: Path | str | None, *args: str, fmt: str = "text"):
+    import argparse
+
+    want_virtual, want_real = [*args, None, None][:2]
+    return argparse.Namespace(
+        config_arg=str(cf) if cf else None,
+        virtual=want_virtual,
+        real=want_real,
+        format=fmt,
+        debug=False,
+    )
+
+
+async def test_in_process_text_and_json(aiohttp_server, tmp_path, capsys):
+    from healthd.commands.check import check
+
+    good = await backend(aiohttp_server)
+    dead = closed_port()
+    cf = write_cf(tmp_path, good.port, dead)
+    assert await asyncio.to_thread(check, namespace(cf)) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[3:5] == ["up", "ok"]
+    assert lines[1].split()[3:5] == ["down", "refused"]
+    assert lines[1].endswith("Connection refused")
+    code = await asyncio.to_thread(check, namespace(cf, "5", fmt="json"))
+    assert code == 2
+    assert "no virtual service matches '5'" in capsys.readouterr().err
+
+
+def test_in_process_config_errors(tmp_path, capsys):
+    from healthd.commands.check import check
+
+    assert check(namespace(tmp_path / "missing.cf")) == 2
+    assert "missing.cf" in capsys.readouterr().err
+    bad = tmp_path / "bad.cf"
+    bad.write_text("virtual=192.0.2.10:80\n\treal=127.0.0.1:80 gatee\n")
+    assert check(namespace(bad)) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2:" in err
+    assert "1 configuration error" in err
+
+
+def test_on_and_off_are_reported_without_checking():
+    from healthd.commands.check import run_checks
+    from healthd.model import CheckSpec, CheckType
+
+    on = virtual(real("198.51.100.1"), check=CheckSpec(checktype=CheckType.ON))
+    off = virtual(real("198.51.100.2"), port=81, check=CheckSpec(checktype=CheckType.OFF))
+    cfg = config(on, off)
+    rows = asyncio.run(run_checks(cfg, select(cfg, None, None)))
+    assert [(r["status"], r["reason"]) for r in rows] == [
+        ("up", "checktype=on"),
+        ("unchecked", "checktype=off"),
+    ]

@@ -466,3 +466,19 @@ async def test_a_retried_failure_is_not_reported_as_drift(harnesses, logs_captur
     await h.clock.advance(30)
     assert (await h.weights())[SVC] == {f"{R1}:80": 1}
     assert events(logs_captured, "ipvs.drift_detected") == []
+
+
+async def test_maintenance_by_host_name(harnesses, tmp_path):
+    # 127.0.0.1 reverse-resolves from /etc/hosts (localhost): no DNS traffic
+    cfg = config(virtual(real("127.0.0.1"), quiescent=True), maintenancedir=str(tmp_path))
+    h = await started(harnesses, cfg)
+    assert (await h.weights())[SVC]["127.0.0.1:80"] == 1
+    (tmp_path / "localhost:80").touch()
+    await h.clock.advance(10)
+    for _ in range(100):  # the reverse lookup runs in a worker thread: wait for it (<= 1 s)
+        if (await h.weights())[SVC]["127.0.0.1:80"] == 0:
+            break
+        await asyncio.sleep(0.01)
+        await h.clock.settle()
+    assert (await h.weights())[SVC]["127.0.0.1:80"] == 0
+    assert h.engine.snapshot()["virtuals"][0]["reals"][0]["maintenance"] is True
