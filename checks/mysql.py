@@ -1,0 +1,87 @@
+"""service=mysql: log in to MySQL or MariaDB, run `request`, up when it returns a row.
+
+ldirectord runs the query through DBI with no timeout at all; healthd bounds the whole
+exchange (connect, login, query, close) by the negotiate timeout. Needs asyncmy
+(the `protocols` extra), imported when a configuration uses this check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Final, Self
+
+import asyncmy
+from asyncmy import errors
+
+from checks import _sql
+from checks._util import classify
+from checks.base import CheckContext, Reason, Result, Target, timed
+
+# Server error codes that mean "these credentials do not get in": access denied for the
+# user (1045) or the database (1044), unknown database (1049).
+_AUTH_CODES: Final = frozenset({1044, 1045, 1049})
+_CLIENT_CODES: Final = 2000  # 2000-2999 are client-side errors (cannot connect, lost connection)
+
+
+@dataclass(frozen=True, slots=True)
+class MySQLCheck:
+    """Up when the query returns at least one row (ldirectord check_mysql)."""
+
+    kind: ClassVar[str] = "mysql"
+    default_port: ClassVar[int] = 3306
+    options: _sql.SQLOptions
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        """Build the check from login, passwd, database and request (the SQL)."""
+        return cls(_sql.SQLOptions.from_options(options, ctx))
+
+    async def check(self, target: Target) -> Result:
+        """Connect, run the query once, count its rows, disconnect."""
+        sw = timed()
+        try:
+            async with asyncio.timeout(self.options.timeout):
+                rows = await self._rows(target)
+        except TimeoutError:
+            return _sql.timed_out(sw, self.options.timeout)
+        except errors.MySQLError as exc:
+            reason, detail = _describe(exc)
+            return sw.down(reason, detail)
+        except OSError as exc:
+            reason, detail = classify(exc)
+            return sw.down(reason, detail)
+        return _sql.judge(sw, rows)
+
+    async def _rows(self, target: Target) -> int:
+        opts = self.options
+        conn = await asyncmy.connect(
+            host=str(target.address),
+            port=target.port,
+            user=opts.login,
+            password=opts.passwd,
+            db=opts.database or None,
+            connect_timeout=opts.timeout,
+            autocommit=True,
+        )
+        try:
+            async with conn.cursor() as cursor:
+                await cursor.execute(opts.query)
+                return len(await cursor.fetchall())
+        finally:
+            conn.close()  # closes the socket at once, no QUIT round trip
+
+
+def _describe(exc: errors.MySQLError) -> tuple[Reason, str]:
+    """Map a driver error to a reason: credentials, network, or a failing query."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+    message = str(exc.args[1]) if len(exc.args) > 1 else _sql.first_line(exc)
+    if code in _AUTH_CODES:
+        return Reason.AUTH_FAILED, message
+    if code >= _CLIENT_CODES:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError | EOFError):
+            return classify(cause)
+        return Reason.NETWORK_ERROR, message
+    return Reason.STATUS_MISMATCH, f"query failed: {message}"

@@ -1,0 +1,107 @@
+"""mysql check against a real MariaDB server on 127.0.0.1 and ::1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from checks.base import CheckContext, CheckOptionError, Status
+from checks.mysql import MySQLCheck
+from tests.checks._support import make_target
+from tests.checks.servers.mariadb import DATABASE, PASSWORD, USER, MariaDB, mariadb
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MariaDB]:
+    with mariadb() as running:
+        yield running
+
+
+def ctx(timeout: float = 5.0) -> CheckContext:
+    return CheckContext(timeout=timeout)
+
+
+def opts(**kwargs: str) -> dict[str, str]:
+    base = {"login": USER, "passwd": PASSWORD, "database": DATABASE, "request": "SELECT 1"}
+    return base | kwargs
+
+
+async def test_query_with_rows_is_up(server: MariaDB, host: str) -> None:
+    check = MySQLCheck.from_options(opts(request="/SELECT * FROM pool"), ctx())
+    result = await check.check(make_target(host, server.port))
+    assert result.status is Status.UP, result
+    assert result.detail == "2 rows"
+
+
+async def test_enabled_row_is_up(server: MariaDB, host: str) -> None:
+    # the use ldirectord's documentation suggests: a table that switches reals on and off
+    check = MySQLCheck.from_options(opts(request="SELECT * FROM pool WHERE enabled=1"), ctx())
+    result = await check.check(make_target(host, server.port))
+    assert result.up, result
+    assert result.detail == "1 row"
+
+
+async def test_without_database_names_are_qualified(server: MariaDB, host: str) -> None:
+    check = MySQLCheck.from_options(opts(database="", request="SELECT * FROM healthd.pool"), ctx())
+    result = await check.check(make_target(host, server.port))
+    assert result.up, result
+
+
+async def test_no_rows_is_down(server: MariaDB, host: str) -> None:
+    check = MySQLCheck.from_options(opts(request="SELECT * FROM pool WHERE enabled=2"), ctx())
+    result = await check.check(make_target(host, server.port))
+    assert result.status is Status.DOWN
+    assert result.reason == "body_mismatch"
+
+
+async def test_wrong_password_is_down(server: MariaDB, host: str) -> None:
+    check = MySQLCheck.from_options(opts(passwd="wrong"), ctx())
+    result = await check.check(make_target(host, server.port))
+    assert result.status is Status.DOWN
+    assert result.reason == "auth_failed"
+    assert "Access denied" in result.detail
+
+
+async def test_missing_database_is_down(server: MariaDB, host: str) -> None:
+    check = MySQLCheck.from_options(opts(database="nosuchdb"), ctx())
+    result = await check.check(make_target(host, server.port))
+    assert result.reason == "auth_failed"
+    assert "nosuchdb" in result.detail
+
+
+async def test_bad_query_is_down(server: MariaDB, host: str) -> None:
+    check = MySQLCheck.from_options(opts(request="SELECT * FROM no_such_table"), ctx())
+    result = await check.check(make_target(host, server.port))
+    assert result.status is Status.DOWN
+    assert result.reason == "status_mismatch"
+    assert "no_such_table" in result.detail
+
+
+async def test_refused(closed_port: int, host: str) -> None:
+    result = await MySQLCheck.from_options(opts(), ctx()).check(make_target(host, closed_port))
+    assert result.status is Status.DOWN
+    assert result.reason == "refused"
+
+
+async def test_silent_server_times_out(silent_port: int, host: str) -> None:
+    result = await MySQLCheck.from_options(opts(), ctx(0.3)).check(make_target(host, silent_port))
+    assert result.status is Status.DOWN
+    assert result.reason == "timeout"
+
+
+@pytest.mark.parametrize(("missing", "option"), [("login", "login"), ("request", "request")])
+def test_login_and_request_are_required(missing: str, option: str) -> None:
+    with pytest.raises(CheckOptionError) as info:
+        MySQLCheck.from_options(opts(**{missing: ""}), ctx())
+    assert info.value.option == option
+
+
+def test_bare_slash_request_is_no_request() -> None:
+    # ldirectord's default request is "/", which is an empty query once the "/" is dropped
+    with pytest.raises(CheckOptionError):
+        MySQLCheck.from_options(opts(request="/"), ctx())
+
+
+def test_default_port() -> None:
+    assert MySQLCheck.default_port == 3306
