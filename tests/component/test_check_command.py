@@ -8,18 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import sys
 from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
+import structlog
 import yaml
 from aiohttp import web
 
 from healthd.commands.check import UsageError, match_real, match_virtual, select
 from healthd.model import Proto
 from tests.component.support import config, real, virtual
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """check() configures logging for the process; undo it for the tests that follow."""
+    yield
+    root = logging.getLogger("healthd")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.propagate = True
+    structlog.reset_defaults()
 
 
 async def backend(aiohttp_server, status: int = 200, body: str = "ok"):
