@@ -482,3 +482,21 @@ async def test_maintenance_by_host_name(harnesses, tmp_path):
         await h.clock.settle()
     assert (await h.weights())[SVC]["127.0.0.1:80"] == 0
     assert h.engine.snapshot()["virtuals"][0]["reals"][0]["maintenance"] is True
+
+
+async def test_reload_with_a_new_weight_or_a_new_check_never_flaps(harnesses):
+    h = await started(harnesses, config(virtual(real(R1), real(R2), quiescent=True)))
+    mark = len(h.driver.journal)
+    heavier = virtual(real(R1, weight=7), real(R2), quiescent=True)
+    await h.engine.reload(config(heavier))
+    assert h.ops(mark) == [f"edit-dest {SVC} {R1}:80 route w=7"]
+    # a changed check is a new health entry: it adopts the kernel's view (weight > 0: up)
+    ping = virtual(
+        real(R1, weight=7), real(R2), quiescent=True, check=CheckSpec(checktype=CheckType.PING)
+    )
+    mark = len(h.driver.journal)
+    await h.engine.reload(config(ping))
+    assert h.ops(mark) == []
+    await h.clock.advance(10)
+    assert h.script.count(R1, "ping") >= 1
+    assert (await h.weights())[SVC] == {f"{R1}:80": 7, f"{R2}:80": 1}
