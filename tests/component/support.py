@@ -7,7 +7,7 @@ from collections import defaultdict
 from ipaddress import ip_address
 from typing import Any, ClassVar
 
-from checks.base import CheckContext, Result, Status, Target
+from checks.base import CheckContext, Result, Target
 from healthd.clock import FakeClock
 from healthd.engine import Engine
 from healthd.ipvs.fake import FakeDriver
@@ -124,6 +124,3 @@ class Harness:
 
 def events(captured: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [e for e in captured if e["event"] == name]
-
-
-UP = Status.UP
