@@ -34,7 +34,13 @@ HOOK_DRAIN = 5.0  # seconds shutdown waits for queued fallbackcommands
 
 
 class Listener(Protocol):
-    """Observer of the engine (alerts, monitorfile, the daemon); every method is optional."""
+    """Observer of the engine (alerts, monitorfile, the daemon); every method is optional.
+
+    The engine calls only the methods a listener has; a class that subclasses Listener
+    explicitly inherits no-op defaults. A listener that raises is logged
+    (`listener.failed`) and the engine goes on. Calls are awaited in order, so a listener
+    should hand slow work (mail, files) to its own task.
+    """
 
     async def on_result(self, virtual: Virtual, real: Real, result: Result) -> None: ...
 

@@ -500,3 +500,21 @@ async def test_reload_with_a_new_weight_or_a_new_check_never_flaps(harnesses):
     await h.clock.advance(10)
     assert h.script.count(R1, "ping") >= 1
     assert (await h.weights())[SVC] == {f"{R1}:80": 7, f"{R2}:80": 1}
+
+
+async def test_a_listener_subclass_inherits_no_op_defaults(harnesses):
+    from healthd.engine import Listener
+
+    states: list[str] = []
+
+    class OnlyStates(Listener):
+        async def on_state(self, state: str) -> None:
+            states.append(state)
+
+    h = Harness(config(virtual(real(R1))), listeners=[OnlyStates()])
+    harnesses.append(h)
+    h.script.set(R1, True, False)
+    await h.start()
+    await h.clock.advance(10)
+    await h.stop()
+    assert states == ["starting", "running", "stopping"]
