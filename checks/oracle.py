@@ -1,0 +1,91 @@
+"""service=oracle: log in to Oracle, run `request`, up when it returns a row.
+
+python-oracledb in thin mode (pure Python, no Oracle client libraries). `database` is the
+SID, as in ldirectord's `dbi:Oracle:sid=<database>`. ldirectord has no timeout at all here;
+healthd bounds connect, login and query by the negotiate timeout. Needs oracledb (the
+`protocols` extra), imported when a configuration uses this check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Final, Self
+
+import oracledb
+
+from checks import _sql
+from checks._util import classify
+from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
+
+# Server errors that mean "these credentials do not get in": invalid username/password,
+# account locked, the listener does not know the SID or service.
+_AUTH_CODES: Final = frozenset({"ORA-01017", "ORA-28000", "ORA-12505", "ORA-12514"})
+
+
+@dataclass(frozen=True, slots=True)
+class OracleCheck:
+    """Up when the query returns at least one row (ldirectord check_oracle)."""
+
+    kind: ClassVar[str] = "oracle"
+    default_port: ClassVar[int] = 1521
+    options: _sql.SQLOptions
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        """Build the check from login, passwd, database (the SID) and request (the SQL)."""
+        sql = _sql.SQLOptions.from_options(options, ctx)
+        if not sql.database:
+            raise CheckOptionError("database", "the oracle check needs database (the SID)")
+        return cls(sql)
+
+    async def check(self, target: Target) -> Result:
+        """Connect, run the query once, count its rows, disconnect."""
+        sw = timed()
+        try:
+            async with asyncio.timeout(self.options.timeout):
+                rows = await self._rows(target)
+        except TimeoutError:
+            return _sql.timed_out(sw, self.options.timeout)
+        except oracledb.Error as exc:
+            reason, detail = _describe(exc)
+            return sw.down(reason, detail)
+        except OSError as exc:
+            reason, detail = classify(exc)
+            return sw.down(reason, detail)
+        return _sql.judge(sw, rows)
+
+    async def _rows(self, target: Target) -> int:
+        opts = self.options
+        conn = await oracledb.connect_async(
+            user=opts.login,
+            password=opts.passwd,
+            host=str(target.address),
+            port=target.port,
+            sid=opts.database,
+            tcp_connect_timeout=opts.timeout,
+            retry_count=0,
+        )
+        try:
+            with conn.cursor() as cursor:
+                await cursor.execute(opts.query)
+                return len(await cursor.fetchall())
+        finally:
+            await conn.close()
+
+
+def _describe(exc: oracledb.Error) -> tuple[Reason, str]:
+    """Map a driver error to a reason: credentials, network, or a failing query."""
+    error = exc.args[0] if exc.args else None
+    code = str(getattr(error, "full_code", ""))
+    message = _sql.first_line(exc)
+    if code in _AUTH_CODES:
+        return Reason.AUTH_FAILED, message
+    cause = exc.__cause__
+    if isinstance(cause, OSError | EOFError):
+        return classify(cause)
+    if code.startswith("DPY-"):  # the driver's own errors: connection and protocol trouble
+        detail = " ".join(str(exc).split("\n")[:2])
+        return Reason.PROTOCOL_ERROR, detail[:300]
+    return Reason.STATUS_MISMATCH, f"query failed: {message}"
