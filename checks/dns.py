@@ -15,14 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-import dns.asyncbackend
-import dns.asyncquery
-import dns.exception
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.reversename
+try:
+    import dns.asyncbackend
+    import dns.asyncquery
+    import dns.exception
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+    import dns.reversename
+except ModuleNotFoundError as exc:  # name the package to install, not its import name
+    raise ModuleNotFoundError(str(exc), name="dnspython") from exc
 
 from checks._util import classify, compile_receive
 from checks.base import (

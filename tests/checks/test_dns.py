@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import checks
+from checks import CheckLoadError
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.dns import DNSCheck
 from tests.checks._support import make_target
@@ -118,3 +121,11 @@ def test_request_must_be_a_name(request_: str) -> None:
 
 def test_default_port() -> None:
     assert DNSCheck.default_port == 53
+
+
+def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # without the `protocols` extra the kind fails to load with the package to install
+    monkeypatch.delitem(sys.modules, "checks.dns")
+    monkeypatch.setitem(sys.modules, "dns", None)
+    with pytest.raises(CheckLoadError, match="'dnspython'"):
+        checks.load("dns")

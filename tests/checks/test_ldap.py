@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
 import trustme
 
+import checks
+from checks import CheckLoadError
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.ldap import LDAPCheck, LDAPSCheck
 from tests.checks._support import make_target
@@ -136,3 +139,11 @@ def test_invalid_receive_is_an_option_error() -> None:
 def test_default_ports() -> None:
     assert (LDAPCheck.default_port, LDAPSCheck.default_port) == (389, 636)
     assert (LDAPCheck.kind, LDAPSCheck.kind) == ("ldap", "ldaps")
+
+
+def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # without the `protocols` extra the kind fails to load with the package to install
+    monkeypatch.delitem(sys.modules, "checks.ldap")
+    monkeypatch.setitem(sys.modules, "ldap3", None)
+    with pytest.raises(CheckLoadError, match="'ldap3'"):
+        checks.load("ldap")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+import checks
+from checks import CheckLoadError
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.mysql import MySQLCheck
 from tests.checks._support import make_target
@@ -105,3 +108,11 @@ def test_bare_slash_request_is_no_request() -> None:
 
 def test_default_port() -> None:
     assert MySQLCheck.default_port == 3306
+
+
+def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # without the `protocols` extra the kind fails to load with the package to install
+    monkeypatch.delitem(sys.modules, "checks.mysql")
+    monkeypatch.setitem(sys.modules, "asyncmy", None)
+    with pytest.raises(CheckLoadError, match="'asyncmy'"):
+        checks.load("mysql")

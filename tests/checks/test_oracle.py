@@ -4,10 +4,13 @@ PyPI): option handling, refused, silent and non-Oracle servers. docs/COMPAT.md s
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
+import checks
+from checks import CheckLoadError
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.oracle import OracleCheck
 from tests.checks._support import make_target
@@ -78,3 +81,11 @@ def test_options_are_kept() -> None:
         7.0,
     )
     assert OracleCheck.default_port == 1521
+
+
+def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # without the `protocols` extra the kind fails to load with the package to install
+    monkeypatch.delitem(sys.modules, "checks.oracle")
+    monkeypatch.setitem(sys.modules, "oracledb", None)
+    with pytest.raises(CheckLoadError, match="'oracledb'"):
+        checks.load("oracle")
