@@ -1,0 +1,69 @@
+"""The engine's pure bookkeeping: slots across reloads and the table after each op."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+
+from healthd import health as hl
+from healthd.ipvs.types import (
+    AddDest,
+    AddService,
+    DelDest,
+    DelService,
+    Dest,
+    DestKey,
+    EditDest,
+    EditService,
+    Protocol,
+    Service,
+    ServiceKey,
+    Table,
+)
+from healthd.model import CheckSpec, CheckType, Config, Proto, Real, Virtual
+from healthd.reconcile import initial_health
+from healthd.state import Slots, apply_to
+
+SVC = ServiceKey(Protocol.TCP, ip_address("192.0.2.10"), 80)
+D1 = DestKey(ip_address("198.51.100.1"), 80)
+
+
+def test_apply_to_follows_every_op():
+    table = apply_to(Table(), AddService(Service(SVC)))
+    table = apply_to(table, AddDest(SVC, Dest(D1, 3)))
+    assert table.services[SVC].dests[D1].weight == 3
+    table = apply_to(table, EditDest(SVC, Dest(D1, 0)))
+    assert table.services[SVC].dests[D1].weight == 0
+    table = apply_to(table, EditService(Service(SVC, scheduler="rr")))
+    assert table.services[SVC].service.scheduler == "rr"
+    assert D1 in table.services[SVC].dests  # an edit keeps the dests
+    table = apply_to(table, DelDest(SVC, D1))
+    assert table.services[SVC].dests == {}
+    other = ServiceKey(Protocol.UDP, ip_address("192.0.2.10"), 53)
+    assert apply_to(table, DelDest(other, D1)) == table  # nothing to delete: unchanged
+    assert apply_to(table, DelService(SVC)).services == {}
+
+
+def config(*reals: Real, checktype: CheckType = CheckType.CONNECT) -> Config:
+    v = Virtual(
+        Proto.TCP, ip_address("192.0.2.10"), 80, reals=reals, check=CheckSpec(checktype=checktype)
+    )
+    return Config("x.cf", virtuals=(v,))
+
+
+def test_slots_keep_health_and_ids_of_kept_keys():
+    r1, r2 = Real(ip_address("198.51.100.1"), 80), Real(ip_address("198.51.100.2"), 80)
+    slots = Slots()
+    first = config(r1, r2)
+    assert slots.install(first, initial_health(first, Table())) == (0, 2, 0)
+    key1 = hl.check_key(first.virtuals[0], r1)
+    slot = slots.by_key[key1]
+    slot.health = hl.initial(True)
+    second = config(r1)
+    assert slots.install(second, initial_health(second, Table())) == (1, 0, 1)
+    assert slots[key1].up is True  # kept, not reset from the (empty) kernel
+    assert slots.by_id[slot.id] is slot
+    assert len(slots) == 1
+    assert list(slots) == [key1]
+    third = config(r1, checktype=CheckType.PING)
+    assert slots.install(third, initial_health(third, Table())) == (0, 1, 1)
+    assert slots.by_key[hl.check_key(third.virtuals[0], r1)].id != slot.id
