@@ -9,6 +9,7 @@ healthd bounds connect, login and query by the negotiate timeout. Needs oracledb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final, Self
@@ -18,6 +19,8 @@ import oracledb
 from checks import _sql
 from checks._util import classify
 from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
+
+CLOSE_GRACE: Final = 1.0  # seconds the logoff may take
 
 # Server errors that mean "these credentials do not get in": invalid username/password,
 # account locked, the listener does not know the SID or service.
@@ -72,7 +75,11 @@ class OracleCheck:
                 await cursor.execute(opts.query)
                 return len(await cursor.fetchall())
         finally:
-            await conn.close()
+            # a polite close talks to the server; bound it, so a server that stopped
+            # answering cannot hold the check past its deadline
+            with contextlib.suppress(TimeoutError, oracledb.Error, OSError):
+                async with asyncio.timeout(CLOSE_GRACE):
+                    await conn.close()
 
 
 def _describe(exc: oracledb.Error) -> tuple[Reason, str]:
