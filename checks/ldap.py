@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from checks._util import TLSSettings, compile_receive
-from checks.base import CheckContext, Reason, Result, Target, timed
+from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
 
 with warnings.catch_warnings():
     # ldap3 imports names that newer pyasn1 releases mark deprecated; nothing we can change
     warnings.simplefilter("ignore", DeprecationWarning)
     import ldap3
     from ldap3.core.exceptions import LDAPException
+    from ldap3.utils.dn import parse_dn
 
 # Substrings of ldap3's socket error texts (it keeps no errno) and the reasons they mean.
 _SOCKET_ERRORS = (
@@ -55,6 +56,11 @@ class LDAPCheck:
         """Build the check from request (the base DN), receive, login and passwd."""
         # ldirectord: the base is the request without its leading "/" (default: the root DSE)
         base = options.get("request", "").removeprefix("/")
+        if base:
+            try:
+                parse_dn(base)
+            except LDAPException as exc:
+                raise CheckOptionError("request", f"invalid base DN {base!r}: {exc}") from exc
         return cls(
             base=base,
             login=options.get("login", ""),
@@ -170,7 +176,7 @@ def _socket_reason(exc: BaseException) -> tuple[Reason, str]:
     for needle, reason in _SOCKET_ERRORS:
         if needle in lowered:
             return reason, text
-    return Reason.NETWORK_ERROR, text
+    return Reason.PROTOCOL_ERROR, text
 
 
 def _close(conn: ldap3.Connection) -> None:

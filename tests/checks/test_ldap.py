@@ -130,6 +130,12 @@ async def test_silent_server_times_out(silent_port: int, host: str, cls: type[LD
     assert result.reason == "timeout"
 
 
+def test_invalid_base_dn_is_an_option_error() -> None:
+    with pytest.raises(CheckOptionError) as info:
+        LDAPCheck.from_options({"request": "/not a dn"}, ctx())
+    assert info.value.option == "request"
+
+
 def test_invalid_receive_is_an_option_error() -> None:
     with pytest.raises(CheckOptionError) as info:
         LDAPCheck.from_options({"receive": "("}, ctx())
