@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 from collections.abc import Iterator
@@ -121,3 +122,29 @@ def test_response_authenticator_is_checked() -> None:
 
 def test_default_port() -> None:
     assert RadiusCheck.default_port == 1812
+
+
+class _WrongSecretResponder(asyncio.DatagramProtocol):
+    """Answers every request with an Access-Accept signed with another secret."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        header = bytes([ACCESS_ACCEPT, data[1]]) + (20).to_bytes(2, "big")
+        signature = hashlib.md5(header + data[4:20] + b"another-secret").digest()
+        self.transport.sendto(header + signature, addr)  # type: ignore[attr-defined]
+
+
+async def test_answers_signed_with_another_secret_are_a_protocol_error(host: str) -> None:
+    # a scripted responder: FreeRADIUS itself drops such requests instead of answering
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_WrongSecretResponder, local_addr=(host, 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        result = await RadiusCheck.from_options(opts(), ctx(0.3)).check(make_target(host, port))
+    finally:
+        transport.close()
+    assert result.status is Status.DOWN
+    assert result.reason == "protocol_error"
+    assert "wrong secret" in result.detail
