@@ -136,3 +136,13 @@ def query(path: str, timeout: float = 3.0) -> dict[str, object]:
     if not isinstance(data, dict):
         raise ControlError(f"cannot read status from {path}: malformed answer")
     return data
+
+
+def render(view: Mapping[str, object], fmt: str) -> str:
+    """Return a status view as JSON or YAML text (plain data only, via a JSON round trip)."""
+    text = json.dumps(view, indent=2, default=str)
+    if fmt == "json":
+        return text
+    import yaml
+
+    return str(yaml.safe_dump(json.loads(text), sort_keys=False)).rstrip()

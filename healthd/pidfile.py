@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PIDDIR = "/run"  # ldirectord: /var/run, a symlink to /run on Debian
 PIDDIR_ENV = "HEALTHD_PIDDIR"  # testing only: where pid files go
 MARKER = "ldirectord"  # ldirectord: the liveness test matches /ldirectord/ in the cmdline
+COMPAT_FLAG = ("-X", "ldirectord-compatible")  # an inert interpreter option carrying MARKER
 
 
 def cfgname(config_arg: str | None) -> str:
@@ -110,3 +112,16 @@ def remove(path: str, pid: int | None = None) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def ensure_marker() -> None:
+    """Re-exec with "ldirectord" in the command line unless it is there already.
+
+    ldirectord's own status/stop and the OCF agent accept a pid only if /proc/PID/cmdline
+    matches /ldirectord/; a Python -X option carries the word without changing anything else.
+    """
+    own = cmdline(os.getpid()) or ""
+    if MARKER in own:
+        return
+    argv = list(sys.orig_argv)
+    os.execv(sys.executable, [argv[0], *COMPAT_FLAG, *argv[1:]])

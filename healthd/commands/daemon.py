@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import select
 import signal
@@ -18,8 +17,6 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import yaml
 
 from healthd import control, pidfile
 from healthd.errors import ConfigErrors, HealthdError
@@ -33,7 +30,6 @@ EXIT_FAIL = 1
 EXIT_CONFIG = 2
 EXIT_STOPPED = 3
 DRIVER_ENV = "HEALTHD_DRIVER"  # testing and demo only: "fake" runs on the in-memory table
-COMPAT_FLAG = ("-X", "ldirectord-compatible")  # puts "ldirectord" into /proc/PID/cmdline
 STOP_WAIT = 60.0  # seconds `stop` waits for the daemon to exit
 START_WAIT = 60.0  # seconds `start` waits for the daemon to come up
 POLL = 0.05
@@ -104,22 +100,6 @@ def find(inst: Instance) -> pidfile.PidStatus:
         if isinstance(pid, int) and pidfile.cmdline(pid) is not None:
             return pidfile.PidStatus(pidfile.State.RUNNING, inst.pid_path, pid)
     return st
-
-
-# --- the compatibility marker -------------------------------------------------------------
-
-
-def ensure_marker() -> None:
-    """Re-exec with "ldirectord" in the command line unless it is there already.
-
-    ldirectord's own status/stop and the OCF agent accept a pid only if /proc/PID/cmdline
-    matches /ldirectord/; a Python -X option carries the word without changing anything else.
-    """
-    own = pidfile.cmdline(os.getpid()) or ""
-    if pidfile.MARKER in own:
-        return
-    argv = list(sys.orig_argv)
-    os.execv(sys.executable, [argv[0], *COMPAT_FLAG, *argv[1:]])
 
 
 # --- driver -----------------------------------------------------------------------------
@@ -224,7 +204,7 @@ def _foreground(inst: Instance, config: Config, debug: bool) -> int:
 def run(ns: argparse.Namespace) -> int:
     """`healthd [-d] -c FILE`: run in the foreground (systemd Type=notify)."""
     if not ns.debug:
-        ensure_marker()
+        pidfile.ensure_marker()
     inst = locate(ns)
     if inst is None:
         return EXIT_FAIL
@@ -308,7 +288,7 @@ def _start(inst: Instance, config: Config, debug: bool) -> int:
 def start(ns: argparse.Namespace) -> int:
     """`start`: daemonize and write the pid file; exit 0 at once if already running."""
     if not ns.debug:
-        ensure_marker()
+        pidfile.ensure_marker()
     inst = locate(ns)
     if inst is None:
         return EXIT_FAIL
@@ -347,7 +327,7 @@ def stop(ns: argparse.Namespace) -> int:
 def restart(ns: argparse.Namespace) -> int:
     """`restart`: check the configuration first, then stop and start."""
     if not ns.debug:
-        ensure_marker()
+        pidfile.ensure_marker()
     inst = locate(ns)
     if inst is None:
         return EXIT_FAIL
@@ -403,7 +383,7 @@ def status(ns: argparse.Namespace) -> int:
         say_stopped(stopped)
         code = EXIT_STOPPED
     if fmt != "text":
-        _out(_render(_view(inst, st), fmt))
+        _out(control.render(_view(inst, st), fmt))
     return code
 
 
@@ -415,9 +395,3 @@ def _view(inst: Instance, st: pidfile.PidStatus) -> dict[str, object]:
         except control.ControlError as exc:
             view["error"] = str(exc)
     return view
-
-
-def _render(view: dict[str, object], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(view, indent=2, default=str)
-    return yaml.safe_dump(json.loads(json.dumps(view, default=str)), sort_keys=False).rstrip()
