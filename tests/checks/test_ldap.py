@@ -105,6 +105,7 @@ async def test_ldaps_on_the_plain_port_is_tls_error(server: Slapd, host: str) ->
 async def test_ldap_on_the_tls_port_is_down(server: Slapd, host: str) -> None:
     result = await LDAPCheck.from_options({}, ctx(1.0)).check(make_target(host, server.ldaps))
     assert result.status is Status.DOWN
+    assert result.reason == "reset"  # slapd hangs up on a client that does not start TLS
 
 
 async def test_ldaps_verifies_when_asked(server: Slapd, host: str) -> None:
