@@ -1,13 +1,16 @@
 """service=http, https and http_proxy: one request, a 2xx final status, and `receive` in the body.
 
-Uses one shared aiohttp session per event loop (the caller's ctx.http, or a lazily created one
-closed by `aclose()`); connections are never reused and every request has a total timeout.
+Speaks HTTP/1.1 itself through checks._httpclient (one connection per request, bounded reads,
+a total timeout): CPU per check is a stated target and aiohttp costs about twice as much per
+request. A caller that hands an aiohttp session in ctx.http gets it used instead; `session()`,
+`new_session()` and `aclose()` manage such sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from typing import ClassVar, Final, Self
 import aiohttp
 from yarl import URL
 
+from checks import _httpclient as client
 from checks._util import TLSSettings, classify, compile_receive
 from checks.base import CheckContext, CheckOptionError, Reason, Result, Stopwatch, Target, timed
 
@@ -24,6 +28,7 @@ MAX_BODY: Final = 1 << 20  # bytes of body read for the receive test; the rest i
 MAX_REDIRECTS: Final = 7  # ldirectord: LWP's default max_redirect
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _HEADERS: Final = {"User-Agent": "healthd", "Accept": "*/*"}
+_NO_ANSWER: Final = "server closed the connection without answering"
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]
 _sessions = weakref.WeakKeyDictionary()
@@ -99,7 +104,7 @@ class HTTPCheck:
         """Return the URL fetched for this target (a full URL in `request` is used as is)."""
         if _is_absolute(self.request):
             return _parse_url(self.request)
-        return URL(f"{self.scheme}://{target.host}:{target.port}/{self.request}")
+        return _real_url(self.scheme, target.host, target.port, self.request)
 
     def proxy(self, target: Target) -> URL | None:
         return None
@@ -113,14 +118,15 @@ class HTTPCheck:
     async def check(self, target: Target) -> Result:
         """Fetch the URL, following redirects, and judge the final answer."""
         sw = timed()
-        http = self.http if self.http is not None else session()
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._fetch(http, target, sw)
-        except aiohttp.ClientSSLError as exc:
-            return sw.down(Reason.TLS_ERROR, _tls_detail(exc))
+                if self.http is not None:
+                    return await self._fetch_session(self.http, target, sw)
+                return await self._fetch(target, sw)
+        except (aiohttp.ClientSSLError, client.NoAnswerError, client.ProtocolError) as exc:
+            return sw.down(*_http_failure(exc))
         except aiohttp.ServerDisconnectedError:
-            return sw.down(Reason.RESET, "server closed the connection without answering")
+            return sw.down(Reason.RESET, _NO_ANSWER)
         except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
             return sw.down(Reason.PROTOCOL_ERROR, str(exc) or type(exc).__name__)
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
@@ -129,7 +135,32 @@ class HTTPCheck:
                 detail = f"no complete answer within {self.timeout:g}s"
             return sw.down(reason, detail)
 
-    async def _fetch(self, http: aiohttp.ClientSession, target: Target, sw: Stopwatch) -> Result:
+    async def _fetch(self, target: Target, sw: Stopwatch) -> Result:
+        url = first = self.url(target)
+        proxy = self.proxy(target)
+        vhost = self._host_header(target) if proxy is None else None  # ldirectord: none for proxies
+        for hop in range(MAX_REDIRECTS + 1):
+            # Host header and SNI name go to the configured origin only (see _fetch_session)
+            same = hop == 0 or url.origin() == first.origin()
+            resp = await client.fetch(
+                self.method,
+                url,
+                headers={**_HEADERS, "Host": vhost} if same and vhost else _HEADERS,
+                limit=MAX_BODY,
+                tls=self.tls.context(),
+                server_hostname=self.tls.hostname if same else None,
+                proxy=proxy,
+            )
+            location = resp.headers.get("location")
+            if resp.status in _REDIRECTS and location and hop < MAX_REDIRECTS:
+                url = url.join(URL(location))
+                continue
+            return self._judge(resp.status, resp.reason, _decode(resp.body, resp.charset), sw)
+        raise AssertionError("unreachable: the last hop always returns")  # pragma: no cover
+
+    async def _fetch_session(
+        self, http: aiohttp.ClientSession, target: Target, sw: Stopwatch
+    ) -> Result:
         url = first = self.url(target)
         proxy = self.proxy(target)
         vhost = self._host_header(target) if proxy is None else None  # ldirectord: none for proxies
@@ -197,6 +228,12 @@ class HTTPProxyCheck(HTTPCheck):
         return URL(f"http://{target.host}:{target.port}/")
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _real_url(scheme: str, host: str, port: int, request: str) -> URL:
+    # parsed once per real: building a URL costs more than the rest of a request's set-up
+    return URL(f"{scheme}://{host}:{port}/{request}")
+
+
 def _is_absolute(request: str) -> bool:
     return request.lower().startswith(("http://", "https://"))
 
@@ -218,12 +255,25 @@ async def _read_body(resp: aiohttp.ClientResponse) -> str:
     while size < MAX_BODY and (chunk := await resp.content.read(MAX_BODY - size)):
         chunks.append(chunk)
         size += len(chunk)
-    charset = resp.charset or "utf-8"
+    return _decode(b"".join(chunks), resp.charset)
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    """Decode a body leniently in its charset (UTF-8 when absent or unknown)."""
+    charset = charset or "utf-8"
     try:
         codecs.lookup(charset)
     except LookupError:
         charset = "utf-8"
-    return b"".join(chunks).decode(charset, "replace")
+    return body.decode(charset, "replace")
+
+
+def _http_failure(exc: Exception) -> tuple[Reason, str]:
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return Reason.TLS_ERROR, _tls_detail(exc)
+    if isinstance(exc, client.NoAnswerError):
+        return Reason.RESET, _NO_ANSWER
+    return Reason.PROTOCOL_ERROR, str(exc)
 
 
 def _tls_detail(exc: aiohttp.ClientSSLError) -> str:

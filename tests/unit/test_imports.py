@@ -5,7 +5,8 @@
 - The pure core (model, health, reconcile, config lexer/parser/build, ipvs.types) imports no
   asyncio, aiohttp or pyroute2, not even through the first-party modules it imports.
 - aiohttp is imported only by checks/http.py, healthd/daemon.py (which owns the session) and
-  the demo's local backends (healthd/demo/).
+  the demo's local backends (healthd/demo/). The checks' request path, checks/_httpclient.py,
+  imports none: CPU per check is a stated target and aiohttp costs about twice as much.
 Imports under `if TYPE_CHECKING:` are annotations only and do not count.
 """
 
@@ -159,6 +160,12 @@ def test_aiohttp_stays_in_its_corner(module: str) -> None:
         return
     offending = sorted(name for name in imports_of(module) if _top(name) == "aiohttp")
     assert offending == [], f"{module} imports {offending}; use checks.http or CheckContext.http"
+
+
+def test_the_checks_http_client_imports_no_aiohttp() -> None:
+    assert "checks._httpclient" in MODULES
+    offending = sorted(n for n in imports_of("checks._httpclient") if _top(n) == "aiohttp")
+    assert offending == []
 
 
 @pytest.mark.parametrize("module", PURE)

@@ -1,0 +1,308 @@
+"""A small HTTP/1.1 client for health checks: one request per connection, bounded reads.
+
+Speaks what a check needs and no more: a request with `Connection: close`, the status line,
+the headers, and a body of at most `limit` bytes framed by Content-Length, the chunked coding
+or the end of the connection; TLS through a given ssl context and SNI name; absolute-form
+requests and CONNECT tunnels through a proxy. It follows no redirect (checks.http does).
+It raises for every failure (OSError, ssl.SSLError, ProtocolError, NoAnswerError); the
+caller bounds it with asyncio.timeout and turns the failure into a Result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from yarl import URL
+
+MAX_HEAD: Final = 64 * 1024  # bytes of status line + headers accepted
+_NO_BODY: Final = frozenset({204, 304})
+
+
+class ProtocolError(ValueError):
+    """The server answered, but not with a well-formed HTTP/1.x response."""
+
+
+class NoAnswerError(EOFError):
+    """The server closed the connection without sending anything."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One HTTP response: status, reason phrase, headers (lower-case names), bounded body."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def charset(self) -> str | None:
+        """Return the charset parameter of Content-Type, if any."""
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                return value.strip().strip('"') or None
+        return None
+
+
+@dataclass(slots=True)
+class _Head:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    end: int  # offset of the body in the buffer
+
+
+def _parse_head(buf: bytes | bytearray, end: int) -> _Head:
+    lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise ProtocolError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            if line:
+                raise ProtocolError(f"malformed header line: {line[:60]!r}")
+            continue
+        key = name.lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return _Head(int(code), reason.strip(), headers, end + 4)
+
+
+def _dechunk(data: bytes | bytearray, limit: int) -> bytes | None:
+    """Decode a chunked body; None while it is incomplete. Stops at `limit` bytes."""
+    out = bytearray()
+    pos = 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        try:
+            size = int(bytes(data[pos:eol]).split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise ProtocolError("malformed chunk size") from None
+        if size < 0:
+            raise ProtocolError("malformed chunk size")
+        if size == 0:
+            return bytes(out)  # the last chunk; trailers are not needed
+        start = eol + 2
+        out += data[start : min(start + size, start + limit - len(out))]
+        if len(out) >= limit:
+            return bytes(out[:limit])
+        if len(data) < start + size + 2:
+            return None
+        pos = start + size + 2
+
+
+class _Framer:
+    """Knows when a response in the buffer is complete, and cuts it into a Response."""
+
+    def __init__(self, head_only: bool, limit: int) -> None:
+        self.head_only = head_only
+        self.limit = limit
+        self.head: _Head | None = None
+        self.error: ProtocolError | None = None
+
+    def complete(self, buf: bytearray) -> bool:
+        """Return whether the response is complete (or broken): never raises."""
+        try:
+            return self._complete(buf)
+        except ProtocolError as exc:
+            self.error = exc
+            return True
+
+    def _complete(self, buf: bytearray) -> bool:
+        while self.head is None:
+            if buf[:5] != b"HTTP/"[: len(buf)]:
+                raise ProtocolError(f"not an HTTP answer: {bytes(buf[:40])!r}")
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    raise ProtocolError("response head too long")
+                return False
+            head = _parse_head(buf, end)
+            if 100 <= head.status < 200:
+                del buf[: head.end]  # an interim response (100 Continue): the real one follows
+                continue
+            self.head = head
+        body = len(buf) - self.head.end
+        if self.head_only or self.head.status in _NO_BODY:
+            return True
+        if "chunked" in self.head.headers.get("transfer-encoding", "").lower():
+            return _dechunk(buf[self.head.end :], self.limit) is not None
+        length = self._length()
+        return body >= (self.limit if length is None else min(length, self.limit))
+
+    def _length(self) -> int | None:
+        assert self.head is not None
+        text = self.head.headers.get("content-length")
+        if text is None:
+            return None
+        if not text.isdigit():
+            raise ProtocolError(f"malformed Content-Length {text[:20]!r}")
+        return int(text)
+
+    def response(self, buf: bytearray, closed: bool) -> Response:
+        """Return the response in the buffer; raise if it is broken or was cut short."""
+        if self.error is None and not self.complete(buf) and not closed:
+            raise ProtocolError("incomplete response")  # pragma: no cover - defensive
+        if self.error is not None:
+            raise self.error
+        if self.head is None:
+            if not buf:
+                raise NoAnswerError("server closed the connection without answering")
+            raise ProtocolError("connection closed inside the response head")
+        head, data = self.head, buf[self.head.end :]
+        if self.head_only or head.status in _NO_BODY:
+            body = b""
+        elif "chunked" in head.headers.get("transfer-encoding", "").lower():
+            decoded = _dechunk(data, self.limit)
+            if decoded is None:
+                raise ProtocolError("connection closed inside a chunked body")
+            body = decoded
+        else:
+            length = self._length()
+            want = self.limit if length is None else min(length, self.limit)
+            if length is not None and len(data) < want:
+                raise ProtocolError(f"body ended after {len(data)} of {length} bytes")
+            body = bytes(data[:want])
+        return Response(head.status, head.reason, head.headers, body)
+
+
+class _Connection(asyncio.Protocol):
+    """Collects what the server sends; wakes the reader only when `ready` says so."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.closed = False
+        self.error: BaseException | None = None
+        self.transport: asyncio.Transport | None = None
+        self._ready: Callable[[bytearray], bool] = lambda _: False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self._ready(self.buf):
+            self._wake()
+
+    def eof_received(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.error = self.error or exc
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def until(self, ready: Callable[[bytearray], bool]) -> None:
+        """Wait until `ready(buf)` holds or the connection ends."""
+        self._ready = ready
+        if ready(self.buf) or self.closed:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def send(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+def host_header(url: URL) -> str:
+    """Return the Host header for a URL: the host, bracketed if IPv6, and a non-default port."""
+    host = url.raw_host or ""
+    host = f"[{host}]" if ":" in host else host
+    return host if url.is_default_port() else f"{host}:{url.port}"
+
+
+def _request(method: str, target: str, headers: Mapping[str, str]) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def fetch(
+    method: str,
+    url: URL,
+    *,
+    headers: Mapping[str, str],
+    limit: int,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    proxy: URL | None = None,
+) -> Response:
+    """Send one request for `url` (through `proxy` if given) and return the response."""
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ProtocolError(f"cannot fetch {str(url)[:80]!r}: not an http(s) URL")
+    secure = url.scheme == "https"
+    context = (tls or ssl.create_default_context()) if secure else None
+    name = (server_hostname or url.host) if secure else None
+    if proxy is None:
+        conn = await _connect(url, context, name)
+    else:
+        conn = await _connect(proxy, None, None)
+    try:
+        target = url.raw_path_qs or "/"
+        if proxy is not None and context is not None:
+            await _tunnel(conn, url, context, name, limit)
+        elif proxy is not None:
+            target = str(url)  # absolute-form, as a proxy wants it
+        all_headers = {"Host": host_header(url), **headers, "Connection": "close"}
+        conn.send(_request(method, target, all_headers))
+        framer = _Framer(method == "HEAD", limit)
+        await conn.until(framer.complete)
+        if conn.error is not None and framer.head is None:
+            raise conn.error
+        return framer.response(conn.buf, conn.closed)
+    finally:
+        conn.close()
+
+
+async def _connect(url: URL, context: ssl.SSLContext | None, name: str | None) -> _Connection:
+    conn = _Connection()
+    loop = asyncio.get_running_loop()
+    host, port = url.host or "", url.port or 0
+    await loop.create_connection(lambda: conn, host, port, ssl=context, server_hostname=name)
+    return conn
+
+
+async def _tunnel(
+    conn: _Connection, url: URL, context: ssl.SSLContext, name: str | None, limit: int
+) -> None:
+    """Open a CONNECT tunnel to url's host:port through the proxy, then start TLS in it."""
+    host = url.raw_host or ""
+    authority = f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
+    conn.send(_request("CONNECT", authority, {"Host": authority}))
+    framer = _Framer(True, limit)
+    await conn.until(framer.complete)
+    answer = framer.response(conn.buf, conn.closed)
+    if not 200 <= answer.status < 300:
+        raise ProtocolError(f"proxy refused the tunnel: {answer.status} {answer.reason}".strip())
+    conn.buf.clear()
+    assert conn.transport is not None
+    loop = asyncio.get_running_loop()
+    tunnelled = await loop.start_tls(conn.transport, conn, context, server_hostname=name)
+    if not isinstance(tunnelled, asyncio.Transport):
+        raise ProtocolError("TLS through the proxy tunnel failed")  # pragma: no cover
+    conn.transport = tunnelled
