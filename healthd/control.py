@@ -1,9 +1,9 @@
 """The root-only control socket: the running daemon serves its status snapshot as JSON.
 
-The socket is /run/healthd/<CFGNAME>.sock (HEALTHD_RUNDIR overrides the directory, for tests),
-the directory mode 0700 and the socket 0600, so only root reads it. One request per connection:
-the client sends `status` and a newline, the server answers one JSON document and closes.
-The server side is asyncio; the client side is blocking, for the command line.
+The socket is /run/healthd/<config file name>.sock (HEALTHD_RUNDIR overrides the directory,
+for tests), the directory mode 0700 and the socket 0600, so only root reads it. One request
+per connection: the client sends `status` and a newline, the server answers one JSON document
+and closes. The server side is asyncio; the client side is blocking, for the command line.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from healthd.errors import HealthdError
-from healthd.pidfile import cfgname
 
 DEFAULT_RUNDIR = "/run/healthd"
 RUNDIR_ENV = "HEALTHD_RUNDIR"
@@ -39,9 +38,13 @@ def rundir() -> str:
     return os.environ.get(RUNDIR_ENV) or DEFAULT_RUNDIR
 
 
-def socket_path(config_arg: str | None) -> str:
-    """Return the control socket of the instance for the config named on the command line."""
-    return os.path.join(rundir(), f"{cfgname(config_arg)}.sock")
+def socket_path(config_path: str) -> str:
+    """Return the control socket of the daemon running the configuration file at config_path.
+
+    Named after the file found, not after the name typed (unlike the pid file), so
+    `healthd status` and `healthd -c /etc/ha.d/ldirectord.cf status` reach the same daemon.
+    """
+    return os.path.join(rundir(), f"{os.path.basename(config_path)}.sock")
 
 
 def _encode(snapshot: Mapping[str, object]) -> bytes:

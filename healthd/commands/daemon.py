@@ -49,7 +49,7 @@ class Instance:
 
     @property
     def control_path(self) -> str:
-        return control.socket_path(self.config_arg)
+        return control.socket_path(self.path)
 
 
 def _err(text: str) -> None:

@@ -80,10 +80,13 @@ def config_text(tmp_path: Path, ports: list[int], extra: str = "") -> str:
     )
 
 
-def healthd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def healthd(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "healthd", *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=90,
@@ -257,6 +260,15 @@ def test_foreground_notifies_systemd(tmp_path, env, backend):
         assert not (tmp_path / "ldirectord.web.cf.pid").exists()  # systemd tracks the pid
         st = healthd(env, "-c", str(cfg), "status")  # found through the control socket
         assert st.stderr == f"ldirectord for {cfg} is running with pid: {proc.pid}\n"
+        # another name for the same file reaches the same daemon, and start adds none
+        st = healthd(env, "web.cf", "status", cwd=tmp_path)
+        assert (st.returncode, st.stderr) == (
+            0,
+            f"ldirectord for {cfg} is running with pid: {proc.pid}\n",
+        )
+        again = healthd(env, "web.cf", "start", cwd=tmp_path)
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+        assert not (tmp_path / "ldirectord.web.cf.pid").exists()
         expect("WATCHDOG=1")
         proc.send_signal(signal.SIGHUP)
         expect("RELOADING=1")
