@@ -162,7 +162,7 @@ async def _run_in(
     say(f"configuration {path}:\n{text}")
     driver = await choose_driver(fake, say)
     story = Story(driver, backends, out, started)
-    daemon = Daemon(load(path), driver)
+    daemon = Daemon(await asyncio.to_thread(load, path), driver)
     try:
         return await _drive(daemon, story, duration)
     finally:
@@ -193,8 +193,9 @@ async def _drive(daemon: Daemon, story: Story, duration: float) -> int:
 
     async with asyncio.TaskGroup() as tg:
         watcher = tg.create_task(story.watch())
-        tg.create_task(script())
-        await daemon.run()
+        story_task = tg.create_task(script())
+        await daemon.run()  # until the story ends, or Ctrl-C (SIGINT stops the daemon)
+        story_task.cancel()
         await asyncio.sleep(2 * POLL)  # let the watcher show the final table
         watcher.cancel()
     story.say("demo finished" if ok else "demo finished early")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from ipaddress import ip_address
@@ -69,3 +70,28 @@ def test_demo_shows_failure_and_recovery():
     assert f"{real} was taken out of the table" in proc.stdout
     assert f"{real} is back in the table" in proc.stdout
     assert proc.stdout.rstrip().endswith("demo finished")
+
+
+@pytest.mark.slow
+def test_demo_until_interrupted_stops_on_ctrl_c():
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "healthd", "demo", "--fake", "--duration", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert any("running until interrupted" in line for line in proc.stdout)
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=30) == 0
+        assert rest.rstrip().endswith("demo finished")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
