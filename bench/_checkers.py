@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,31 +85,58 @@ async def _raw_get(host: str, port: int) -> bool:
     return head.split(b" ", 2)[1:2] == [b"200"] and b"ok" in body
 
 
-async def _floor_real(host: str, port: int, tally: Tally, sem: asyncio.Semaphore) -> None:
+Getter = Callable[[str, int], Awaitable[bool]]
+
+
+async def _floor_real(
+    host: str, port: int, tally: Tally, sem: asyncio.Semaphore, get: Getter
+) -> None:
     await asyncio.sleep(random.random() * INTERVAL)
     was_up = True
     while True:
         started = time.monotonic()
         async with sem:
+            begun = time.monotonic()  # as healthd's Result.elapsed: the wait for a slot is not in
             try:
                 async with asyncio.timeout(TIMEOUT):
-                    ok = await _raw_get(host, port)
+                    ok = await get(host, port)
             except (OSError, TimeoutError, IndexError) as exc:
                 ok, reason = False, type(exc).__name__
             else:
                 reason = "" if ok else "status"
-        tally.result(host, ok, reason, time.monotonic() - started)
+        tally.result(host, ok, reason, time.monotonic() - begun)
         if ok != was_up:
             tally.transition(host, ok)
             was_up = ok
         await asyncio.sleep(max(INTERVAL - (time.monotonic() - started), 0.0))
 
 
+def _check_getter() -> Getter:
+    """Return a getter that runs healthd's HTTP check itself, without scheduler or engine."""
+    from ipaddress import ip_address
+
+    from checks.base import CheckContext, Target
+    from checks.http import HTTPCheck
+
+    options = {"request": "/ok.html", "receive": "ok"}
+    check = HTTPCheck.from_options(options, CheckContext(timeout=TIMEOUT))
+
+    targets: dict[str, Target] = {}
+
+    async def get(host: str, port: int) -> bool:
+        target = targets.get(host) or targets.setdefault(host, Target(ip_address(host), port))
+        return (await check.check(target)).up
+
+    return get
+
+
 async def run_floor(args: argparse.Namespace, tally: Tally) -> Callable[[], Awaitable[None]]:
     """Start the floor's probers; return how to stop them."""
     sem = asyncio.Semaphore(MAX_IN_FLIGHT)
+    get = _raw_get if args.role == "floor" else _check_getter()
     tasks = [
-        asyncio.create_task(_floor_real(address(i), args.port, tally, sem)) for i in range(args.n)
+        asyncio.create_task(_floor_real(address(i), args.port, tally, sem, get))
+        for i in range(args.n)
     ]
 
     async def stop() -> None:
@@ -276,6 +304,21 @@ async def _ready(tally: Tally, n: int, limit: float) -> float:
     return time.monotonic() - started
 
 
+def _reconciles(log: Path, since: float) -> list[float]:
+    """Return the durations (ms) of the reconciles healthd logged since `since` (epoch s)."""
+    if not log.exists():
+        return []
+    found = []
+    for line in log.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") != "ipvs.resynced" or event.get("periodic"):
+            continue
+        stamp = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+        if stamp >= since:
+            found.append(float(event["duration_ms"]))
+    return found
+
+
 def _profiler() -> Any:
     import cProfile
 
@@ -301,8 +344,10 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         prof.dump_stats(args.profile)
     check_ms = _quantiles(tally.elapsed)
     reals = _failing(args.n, args.fail)
+    since = time.time()
     failures = await _phase(tally, backend, _inject(args, tally, reals))
     await stop()
+    reconciles = _reconciles(Path(args.workdir) / f"healthd-{args.n}.log", since)
     return {
         "role": args.role,
         "n": args.n,
@@ -318,12 +363,13 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         "down": sorted(tally.down.values()),
         "up": sorted(tally.up.values()),
         "check_ms": check_ms,
+        "reconcile_ms": reconciles,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("role", choices=("healthd", "floor"))
+    parser.add_argument("role", choices=("healthd", "floor", "check-loop"))
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--faildir", required=True)

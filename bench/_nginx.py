@@ -8,6 +8,7 @@ instants. Loopback only; nothing here is part of healthd.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -42,7 +43,7 @@ def _config(root: Path, addresses: list[str], port: int) -> str:
     )
     return f"""\
 worker_processes 1;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile {resource.getrlimit(resource.RLIMIT_NOFILE)[1]};
 daemon off;
 pid {root}/nginx.pid;
 error_log {root}/error.log error;

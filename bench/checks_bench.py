@@ -55,6 +55,8 @@ def run_child(role: str, n: int, backend: Backend, args: argparse.Namespace) -> 
         f"--detect-window={args.detect_window}",
         f"--fail={max(5, n // 100)}",
     ]
+    if args.profile and role == "healthd":
+        cmd.append(f"--profile={args.profile}/healthd-{n}-{time.time():.0f}.prof")
     if args.nice:
         cmd = ["nice", "-n", str(args.nice), *cmd]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
@@ -89,12 +91,19 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "all_passed": _median([r["all_passed"] for r in runs]),
         "backend": max(s["backend_cpu_share"] for s in steady),
         "unexpected": sum(r["unexpected"] for r in runs),
+        "reconciles": sorted(x for r in runs for x in r.get("reconcile_ms", [])),
         "cpu_each": [round(s["cpu_per_1000"], 3) for s in steady],
     }
 
 
 def _each(summary: dict[str, Any]) -> str:
     return ", ".join(f"{x:.3f}" for x in summary["cpu_each"])
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "none"
+    return f"{len(values)}, {statistics.median(values):.0f} / {max(values):.0f}"
 
 
 def _yes(ok: bool) -> str:
@@ -161,6 +170,12 @@ def table(n: int, f: dict[str, Any], h: dict[str, Any]) -> list[str]:
             str(f["unexpected"]),
             str(h["unexpected"]),
             "of reals never made to fail",
+        ),
+        _row(
+            "reconciles in the failure phase: count, median / max (ms)",
+            "—",
+            _spread(h["reconciles"]),
+            "each recomputes the whole table",
         ),
         _row(
             "backend CPU (share of its core)",
@@ -274,6 +289,7 @@ def main() -> None:
     parser.add_argument("--nice", type=int, default=0, help="run both sides at this nice value")
     parser.add_argument("--write", type=Path, help="update this RESULTS.md's Supervisor section")
     parser.add_argument("--json", type=Path, help="also dump every run's raw report here")
+    parser.add_argument("--profile", type=Path, help="cProfile healthd's steady windows into DIR")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     load = " ".join(_proc("/proc/loadavg").split()[:3])
