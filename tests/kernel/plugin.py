@@ -187,9 +187,12 @@ class KernelSession:
         return self._run_vm()
 
     def _run_vm(self) -> GuestResults:
+        log = vm.new_console_log()
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
-            tr.write_line(f"kernel: booting the test VM for {len(self.items)} tests ...")
+            tr.write_line(
+                f"kernel: running {len(self.items)} tests in the test VM (console: {log})"
+            )
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="healthd-kernel-") as tmp:
             report = f"{vm.GUEST_RESULTS}/report.jsonl"
@@ -198,7 +201,7 @@ class KernelSession:
             argv += ["-l"] if self.config.option.showlocals else []
             argv += ["--", *(item.nodeid for item in self.items)]
             try:
-                run = vm.run(argv, results=Path(tmp))
+                run = vm.run(argv, results=Path(tmp), console_log=log)
             except vm.VMError as exc:
                 results = GuestResults()
                 results.problems.append(f"the test VM failed: {exc}")

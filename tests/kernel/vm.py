@@ -50,7 +50,16 @@ PASSED_ENV = ("CI", "HYPOTHESIS_PROFILE", "TERM", "COLUMNS", "PYTHONHASHSEED")
 LOG_KEEP = 20
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-__all__ = ["CHECKOUT", "GUEST_RESULTS", "VMError", "VMRun", "guest_python", "run", "tail"]
+__all__ = [
+    "CHECKOUT",
+    "GUEST_RESULTS",
+    "VMError",
+    "VMRun",
+    "guest_python",
+    "new_console_log",
+    "run",
+    "tail",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +99,8 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _console_log() -> Path:
+def new_console_log() -> Path:
+    """Return a fresh path for a console log (the oldest logs are pruned)."""
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     for old in sorted(logs.glob("console-*.log"))[:-LOG_KEEP]:
@@ -105,7 +115,8 @@ def _qemu_argv(kernel_image: Path, initrd: Path, results: Path, checkout: Path) 
 
     return [
         QEMU,
-        *("-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2"),
+        *("-accel", "tcg", "-cpu", os.environ.get("HEALTHD_VM_CPU", "max")),
+        *("-m", "2048", "-smp", "2"),
         *("-nodefaults", "-display", "none", "-no-reboot", "-nic", "none"),
         *("-serial", "stdio", "-monitor", "none"),
         *("-kernel", str(kernel_image), "-initrd", str(initrd)),
@@ -211,16 +222,18 @@ def run(
     stream: TextIO | None = None,
     results: Path | None = None,
     checkout: Path = CHECKOUT,
+    console_log: Path | None = None,
 ) -> VMRun:
     """Boot the VM, run ARGV in it and return its exit status; raise VMError if it cannot.
 
     RESULTS is a host directory the guest sees, writable, at GUEST_RESULTS (a temporary one
-    when None). STREAM receives the guest's console output once it has booted.
+    when None). STREAM receives the guest's console output once it has booted; the whole
+    console goes to CONSOLE_LOG (a new file under the cache when None).
     """
     _check_tools()
     kernel = ensure_kernel(kernel_version())
     initrd = ensure_initramfs(kernel)
-    log_path = _console_log()
+    log_path = console_log or new_console_log()
     with tempfile.TemporaryDirectory(prefix="healthd-vm-") as scratch:
         shared = results or Path(scratch)
         (shared / "rc").unlink(missing_ok=True)
@@ -270,9 +283,10 @@ def main(args: Sequence[str]) -> int:
         argv = rest[1:] if rest[:1] == ["--"] else rest
         if not argv:
             return _usage()
-    print(f"healthd-vm: booting (console log under {cache_dir() / 'logs'})", file=sys.stderr)
+    log = new_console_log()
+    print(f"healthd-vm: booting (console log {log})", file=sys.stderr)
     try:
-        result = run(argv, stream=sys.stdout)
+        result = run(argv, stream=sys.stdout, console_log=log)
     except VMError as exc:
         print(f"healthd-vm: error: {exc}", file=sys.stderr)
         return 1
