@@ -177,15 +177,17 @@ def _report_failure(fd: int | None, message: str) -> None:
 def _configure_logs(config: Config, debug: bool) -> None:
     from healthd import logs
 
-    logs.configure(debug, None if debug else config.logfile)
+    # ldirectord: -d and supervised=yes log to the standard streams, not to logfile=
+    logs.configure(debug, None if debug or config.supervised else config.logfile)
 
 
 def _foreground(inst: Instance, config: Config, debug: bool) -> int:
-    """Run in the foreground; write the pid file unless -d or under systemd (NOTIFY_SOCKET)."""
+    """Run in the foreground; a pid file unless -d, supervised=yes or under systemd."""
     # systemd tracks the main pid itself and keeps /run read-only (ProtectSystem=strict);
     # status and stop then find the daemon through its control socket
     under_systemd = bool(os.environ.get("NOTIFY_SOCKET"))
-    pid_path = None if debug or under_systemd else inst.pid_path
+    # ldirectord: no pid file with -d or supervised=yes (l.1088-1097)
+    pid_path = None if debug or under_systemd or config.supervised else inst.pid_path
     if pid_path is not None:
         try:
             pidfile.write(pid_path)
@@ -277,8 +279,8 @@ def _start(inst: Instance, config: Config, debug: bool) -> int:
     st = find(inst)
     if st.state is pidfile.State.RUNNING:
         return EXIT_OK  # ldirectord: start while running prints nothing and exits 0
-    if debug:
-        return _foreground(inst, config, True)
+    if debug or config.supervised:
+        return _foreground(inst, config, debug)  # ldirectord: supervised=yes stays in front
     if not os.access(os.path.dirname(inst.pid_path) or ".", os.W_OK):
         _err(f"Can not open {inst.pid_path}: permission denied")
         return EXIT_FAIL

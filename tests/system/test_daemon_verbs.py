@@ -284,3 +284,27 @@ def test_foreground_notifies_systemd(tmp_path, env, backend):
         assert proc.stderr is not None
         proc.stderr.close()
         sock.close()
+
+
+def test_supervised_start_stays_in_the_foreground(tmp_path, env, backend):
+    cfg = tmp_path / "sup.cf"
+    cfg.write_text("supervised=yes\n" + config_text(tmp_path, [backend.port]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "healthd", str(cfg), "start"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: healthd(env, str(cfg), "status").returncode == 0)
+        assert proc.poll() is None  # not daemonized: the started process is the daemon
+        st = healthd(env, str(cfg), "status")
+        assert st.stderr == f"ldirectord for {cfg} is running with pid: {proc.pid}\n"
+        assert not (tmp_path / "ldirectord.sup.cf.pid").exists()  # as ldirectord: none
+        assert not (tmp_path / "healthd.log").exists()  # logs go to the standard streams
+        assert healthd(env, str(cfg), "stop").returncode == 0
+        assert proc.wait(timeout=DEADLINE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
