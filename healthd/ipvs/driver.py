@@ -52,6 +52,7 @@ __all__ = ["DriverError", "IPVSDriver", "apply_all", "apply_idempotent", "valida
 
 MAX_WEIGHT: Final = 65535  # ipvsadm's range; the kernel only refuses < 0 (ERANGE)
 MAX_U32: Final = 2**32 - 1
+MAX_THRESHOLD: Final = 2**31 - 1  # ipvsadm's range; the kernel refuses 2**32 - 1 (EINVAL)
 MAX_PERSISTENT: Final = 2_147_483  # seconds: the kernel keeps timeout * HZ in 32 bits
 SCHEDNAME_MAX: Final = 15  # kernel: IP_VS_SCHEDNAME_MAXLEN 16 with the NUL
 
@@ -218,7 +219,7 @@ def _check_dest(op: Op, key: ServiceKey, d: Dest) -> None:
     if not 0 <= d.weight <= MAX_WEIGHT:
         raise _invalid(op, f"weight {d.weight} is out of range 0..{MAX_WEIGHT}", errno.ERANGE)
     for name, value in (("upper", d.upper), ("lower", d.lower)):
-        if not 0 <= value <= MAX_U32:
+        if not 0 <= value <= MAX_THRESHOLD:
             raise _invalid(op, f"{name} threshold {value} is out of range", errno.ERANGE)
     if d.lower > d.upper:
         # kernel: ip_vs_add_dest/ip_vs_edit_dest refuse l_threshold > u_threshold

@@ -146,14 +146,20 @@ def dest_rule(key: ServiceKey, dest: Dest) -> str:
     return line
 
 
+def ipvsadm_order(table: Table) -> list[tuple[ServiceEntry, list[Dest]]]:
+    """Return services and their destinations in the order ipvsadm lists them."""
+    return [
+        (table.services[key], c_qsort(list(table.services[key].dests.values()), _cmp_dests))
+        for key in c_qsort(list(table.services), _cmp_services)
+    ]
+
+
 def to_ipvsadm(table: Table) -> str:
     """Return the table as `ipvsadm -Sn` prints it (empty for an empty table)."""
     lines: list[str] = []
-    for key in c_qsort(list(table.services), _cmp_services):
-        entry = table.services[key]
+    for entry, dests in ipvsadm_order(table):
         lines.append(service_rule(entry.service))
-        for dest in c_qsort(list(entry.dests.values()), _cmp_dests):
-            lines.append(dest_rule(key, dest))
+        lines.extend(dest_rule(entry.service.key, dest) for dest in dests)
     return "".join(line + "\n" for line in lines)
 
 

@@ -112,7 +112,7 @@ async def test_unknown_scheduler_is_a_clear_error():
         (Dest(D1.key, weight=-1), errno.ERANGE),
         (Dest(D1.key, weight=65536), errno.ERANGE),
         (Dest(D1.key, upper=5, lower=6), errno.ERANGE),
-        (Dest(D1.key, upper=2**32), errno.ERANGE),
+        (Dest(D1.key, upper=2**31), errno.ERANGE),
         (Dest(DestKey(ip_address("2001:db8::5"), 80), method=Method.MASQ), errno.EINVAL),
         (Dest(DestKey(ip_address("2001:db8::5"), 80), method=Method.ROUTE), errno.EINVAL),
         (Dest(DestKey(ip_address("224.0.0.1"), 80)), errno.EINVAL),
