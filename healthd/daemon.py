@@ -26,9 +26,7 @@ from healthd.model import Config
 from healthd.sdnotify import Notifier
 
 if TYPE_CHECKING:
-    from checks.base import Result
     from healthd.ipvs.driver import IPVSDriver
-    from healthd.model import Real, Virtual
 
 log = logs.get_logger("healthd.daemon")
 
@@ -124,21 +122,10 @@ async def _close_http() -> None:
 
 
 class _Listener:
-    """Engine listener that tells the daemon about engine state changes."""
+    """Engine listener that tells the daemon about engine state changes (the rest it skips)."""
 
     def __init__(self, daemon: Daemon) -> None:
         self._daemon = daemon
-
-    async def on_result(self, virtual: Virtual, real: Real, result: Result) -> None:
-        return None
-
-    async def on_transition(
-        self, virtual: Virtual, real: Real, up: bool, result: Result | None, reason: str
-    ) -> None:
-        return None
-
-    async def on_fallback(self, virtual: Virtual, active: bool) -> None:
-        return None
 
     async def on_state(self, state: str) -> None:
         self._daemon.engine_state(state)
@@ -172,6 +159,7 @@ class Daemon:
         self._ready = asyncio.Event()
         self._fingerprint = fingerprint(config.path)
         self.reloads = 0  # successful reloads, for status and tests
+        self._plugins = list(listeners)  # alerts, monitorfile: reconfigured and closed here
         self.engine = engine_factory(config, driver, [_Listener(self), *listeners])
         self._control = (
             ControlServer(control_path, self.snapshot) if control_path is not None else None
@@ -234,6 +222,7 @@ class Daemon:
                 return EXIT_CRASHED
             await self._shutdown()
         finally:
+            await self._close_plugins()
             self._remove_signals(loop)
             if self._control is not None:
                 await self._control.close()
@@ -310,6 +299,10 @@ class Daemon:
             self._reload_failed(path, seen, str(exc), str(exc))
             return False
         await self.engine.reload(new)
+        for plugin in self._plugins:
+            reconfigure = getattr(plugin, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(new)
         old = self.config
         self.config, self._fingerprint = new, seen
         await self._instances([x for x in old.execute if x not in new.execute], "stop")
@@ -343,6 +336,13 @@ class Daemon:
         from healthd.hooks import run_callback
 
         await run_callback(command, path)
+
+    async def _close_plugins(self) -> None:
+        """Let listeners finish (alerts deliver what is queued, within their own grace)."""
+        for plugin in self._plugins:
+            aclose = getattr(plugin, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     # --- background tasks -------------------------------------------------------------
 

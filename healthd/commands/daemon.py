@@ -53,13 +53,11 @@ class Instance:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text.rstrip("\n") + "\n")
-    sys.stderr.flush()
+    print(text.rstrip("\n"), file=sys.stderr, flush=True)
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text.rstrip("\n") + "\n")
-    sys.stdout.flush()
+    print(text.rstrip("\n"), flush=True)
 
 
 def locate(ns: argparse.Namespace) -> Instance | None:
@@ -132,7 +130,9 @@ async def serve(
     inst: Instance, config: Config, *, pid_path: str | None, ready_fd: int | None
 ) -> int:
     """Open the driver and run the daemon until it stops; return the exit code."""
+    from healthd.alerts import EmailAlerts
     from healthd.daemon import Daemon
+    from healthd.monitor import MonitorFile
     from healthd.sdnotify import Notifier
 
     try:
@@ -143,6 +143,7 @@ async def serve(
     daemon = Daemon(
         config,
         driver,
+        listeners=[EmailAlerts(config), MonitorFile()],
         notifier=Notifier.from_env(),
         control_path=inst.control_path,
         pid_path=pid_path,

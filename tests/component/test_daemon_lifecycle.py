@@ -35,7 +35,9 @@ class StubEngine:
     async def run(self) -> None:
         self.calls.append("run")
         for listener in self.listeners:
-            await listener.on_state("running")
+            on_state = getattr(listener, "on_state", None)  # as the engine: methods optional
+            if on_state is not None:
+                await on_state("running")
         await asyncio.Event().wait()
 
     async def reload(self, config: Config) -> None:
@@ -383,3 +385,33 @@ async def test_usr1_logs_the_status_view(tmp_path):
     assert dumped["snapshot"]["virtuals"] == [{"name": "tcp/192.0.2.10:80", "reals": 0}]
     d.request(Request.STOP)
     assert await task == 0
+
+
+class Plugin:
+    def __init__(self) -> None:
+        self.configs: list[Config] = []
+        self.closed = False
+
+    def reconfigure(self, config: Config) -> None:
+        self.configs.append(config)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_plugins_follow_reloads_and_are_closed(tmp_path):
+    cfg = tmp_path / "web.cf"
+    cfg.write_text("ok\n")
+    plugin = Plugin()
+    d, _ = _daemon(cfg, listeners=[plugin])
+    assert plugin in d.engine.listeners  # type: ignore[attr-defined]
+    task = asyncio.create_task(d.run())
+    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    assert await d.reload() is True
+    assert plugin.configs == [d.config]
+    cfg.write_text("broken\n")
+    assert await d.reload() is False
+    assert len(plugin.configs) == 1  # a refused config is never handed on
+    d.request(Request.STOP)
+    assert await task == 0
+    assert plugin.closed

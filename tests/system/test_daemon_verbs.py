@@ -119,7 +119,8 @@ def log_events(tmp_path: Path) -> list[dict[str, object]]:
 
 def test_start_status_reload_stop(tmp_path, env, backend):
     cfg = tmp_path / "web.cf"
-    cfg.write_text(config_text(tmp_path, [backend.port]))
+    monitor = tmp_path / "monitor.log"
+    cfg.write_text(config_text(tmp_path, [backend.port], f'\tmonitorfile="{monitor}"\n'))
     pid_path = tmp_path / "ldirectord.web.cf.pid"
     real = f"127.0.0.1:{backend.port}"
 
@@ -143,6 +144,7 @@ def test_start_status_reload_stop(tmp_path, env, backend):
         up = wait_for(lambda: reals(env, cfg)[real]["up"] and reals(env, cfg)[real])
         assert up["kernel_weight"] == 1  # type: ignore[index]
         assert up["last"]["reason"] == "ok"  # type: ignore[index]
+        assert f"127.0.0.1 {backend.port} 1 masq /ok.html ok [up]" in monitor.read_text()
 
         backend.failing = True
         wait_for(lambda: reals(env, cfg)[real]["up"] is False)
