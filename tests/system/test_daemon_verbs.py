@@ -310,3 +310,30 @@ def test_supervised_start_stays_in_the_foreground(tmp_path, env, backend):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_restart_and_try_restart(tmp_path, env, backend):
+    cfg = tmp_path / "web.cf"
+    good = config_text(tmp_path, [backend.port])
+    cfg.write_text(good)
+    pid_path = tmp_path / "ldirectord.web.cf.pid"
+    assert healthd(env, str(cfg), "start").returncode == 0
+    first = int(pid_path.read_text())
+    try:
+        cfg.write_text(good + "\treal=127.0.0.1:1 gatee\n")
+        refused = healthd(env, str(cfg), "restart")
+        assert refused.returncode == 2  # checked before stopping anything
+        assert int(pid_path.read_text()) == first
+        assert _alive(first)
+        cfg.write_text(good)
+        assert healthd(env, str(cfg), "restart").returncode == 0
+        second = int(pid_path.read_text())
+        assert second != first
+        assert not _alive(first)
+        assert healthd(env, str(cfg), "try-restart").returncode == 0
+        third = int(pid_path.read_text())
+        assert third not in (first, second)
+        assert healthd(env, str(cfg), "status").returncode == 0
+    finally:
+        assert healthd(env, str(cfg), "stop").returncode == 0
+    assert healthd(env, str(cfg), "status").returncode == 3
