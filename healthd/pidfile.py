@@ -120,8 +120,9 @@ def ensure_marker() -> None:
     ldirectord's own status/stop and the OCF agent accept a pid only if /proc/PID/cmdline
     matches /ldirectord/; a Python -X option carries the word without changing anything else.
     """
-    own = cmdline(os.getpid()) or ""
-    if MARKER in own:
+    own = cmdline(os.getpid())
+    # no /proc, or already re-executed: never loop
+    if own is None or MARKER in own or COMPAT_FLAG[1] in sys._xoptions:
         return
     argv = list(sys.orig_argv)
     os.execv(sys.executable, [argv[0], *COMPAT_FLAG, *argv[1:]])

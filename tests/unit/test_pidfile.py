@@ -102,3 +102,14 @@ def test_write_and_remove_only_own_pid(tmp_path):
     assert pidfile.remove(path) is True
     assert not os.path.exists(path)
     assert pidfile.remove(path) is False
+
+
+def test_ensure_marker_reexecs_once(tmp_path):
+    code = (
+        "import sys; from healthd import pidfile; pidfile.ensure_marker(); "
+        "print(sorted(sys._xoptions), pidfile.MARKER in pidfile.cmdline(__import__('os').getpid()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    assert out == "['ldirectord-compatible'] True\n"
