@@ -116,14 +116,22 @@ def ensure_kernel(version: str) -> Kernel:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
         work.mkdir(parents=True)
-        _download(f"linux-image-{version}", work)
-        (deb,) = work.glob("*.deb")
-        _run(["dpkg-deb", "-x", str(deb), str(work / "root")])
-        deb.unlink()
-        _run(["depmod", "-b", str(work / "root"), version])
-        (work / "complete").write_text(version + "\n")
+        try:
+            _unpack(version, work)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         work.rename(final)
     return kernel
+
+
+def _unpack(version: str, work: Path) -> None:
+    _download(f"linux-image-{version}", work)
+    (deb,) = work.glob("*.deb")
+    _run(["dpkg-deb", "-x", str(deb), str(work / "root")])
+    deb.unlink()
+    _run(["depmod", "-b", str(work / "root"), version])
+    (work / "complete").write_text(version + "\n")
 
 
 def _download(package: str, into: Path) -> None:

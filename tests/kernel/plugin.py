@@ -186,37 +186,41 @@ class KernelSession:
                 return load_reports(self.config, fh)
         return self._run_vm()
 
+    def _guest_argv(self) -> list[str]:
+        argv = [vm.guest_python(), "-m", "pytest", "-p", "no:cacheprovider", "-m", KERNEL_MARK]
+        argv += [f"--kernel-report={vm.GUEST_RESULTS}/report.jsonl"]
+        argv += [f"--tb={self.config.option.tbstyle}"]
+        argv += ["-l"] if self.config.option.showlocals else []
+        return [*argv, "--", *(item.nodeid for item in self.items)]
+
     def _run_vm(self) -> GuestResults:
         log = vm.new_console_log()
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
-            tr.write_line(
-                f"kernel: running {len(self.items)} tests in the test VM (console: {log})"
-            )
+            tr.write("\n" if tr.verbosity < 0 else "")
+            tr.write_line(f"kernel: {len(self.items)} tests run in the test VM (console: {log})")
         started = time.monotonic()
+        run: vm.VMRun | None = None
+        problem = None
         with tempfile.TemporaryDirectory(prefix="healthd-kernel-") as tmp:
-            report = f"{vm.GUEST_RESULTS}/report.jsonl"
-            argv = [vm.guest_python(), "-m", "pytest", "-p", "no:cacheprovider", "-m", KERNEL_MARK]
-            argv += [f"--kernel-report={report}", f"--tb={self.config.option.tbstyle}"]
-            argv += ["-l"] if self.config.option.showlocals else []
-            argv += ["--", *(item.nodeid for item in self.items)]
             try:
-                run = vm.run(argv, results=Path(tmp), console_log=log)
+                run = vm.run(self._guest_argv(), results=Path(tmp), console_log=log)
             except vm.VMError as exc:
-                results = GuestResults()
-                results.problems.append(f"the test VM failed: {exc}")
-                return results
+                problem = f"the test VM failed: {exc}"
+            # Tests the guest finished before a failure or timeout keep their results.
             path = Path(tmp) / "report.jsonl"
             lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
             results = load_reports(self.config, iter(lines))
-        if run.returncode not in (0, 1):
-            results.problems.append(
-                f"pytest in the VM exited {run.returncode}; console log {run.console_log}:\n"
-                + vm.tail(run.console_log)
+        if run is not None and run.returncode not in (0, 1):
+            problem = (
+                f"pytest in the VM exited {run.returncode}; console log {log}:\n{vm.tail(log)}"
             )
+        if problem:
+            results.problems.append(problem)
+        boot = f"boot {run.boot_seconds:.1f} s, " if run else ""
         self.summary = (
-            f"kernel: {len(self.items)} tests in the VM, boot {run.boot_seconds:.1f} s,"
-            f" whole run {time.monotonic() - started:.1f} s (console log {run.console_log})"
+            f"kernel: {len(self.items)} tests in the VM, {boot}"
+            f"whole run {time.monotonic() - started:.1f} s (console log {log})"
         )
         return results
 

@@ -106,6 +106,16 @@ def test_kernel_test_missing_from_the_guest_report_fails(
     result.stdout.fnmatch_lines(["*the VM run did not report this test*"])
 
 
+def test_without_qemu_kernel_tests_fail_not_skip(
+    pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_guest=GUEST_TESTS, test_host=HOST_TEST)
+    clean_env.setenv("PATH", str(pytester.mkdir("empty-bin")))
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(passed=1, failed=8)
+    result.stdout.fnmatch_lines(["*the test VM failed: qemu-system-x86_64 not found*"])
+
+
 def test_skip_kernel_skips_loudly(pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_guest=GUEST_TESTS, test_host=HOST_TEST)
     clean_env.setenv("HEALTHD_SKIP_KERNEL", "1")

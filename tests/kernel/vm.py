@@ -19,6 +19,10 @@ Environment: HEALTHD_VM_TIMEOUT (whole run, seconds, default 1500), HEALTHD_VM_B
 (default 120), HEALTHD_VM_KERNEL (a Debian kernel version instead of linux-image-amd64's).
 The serial console is logged under ~/.cache/healthd/logs/; a boot failure or timeout raises
 VMError carrying the tail of that log.
+
+In pytest runs, tests/kernel/plugin.py uses this module: tests marked ``kernel`` run here in one
+VM boot and report as the host's own. HEALTHD_SKIP_KERNEL=1 skips them (loudly) on a machine
+without qemu; with CI=true that is refused.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ def tail(path: Path, lines: int = 40) -> str:
         text = path.read_text(errors="replace")
     except OSError:
         return "(no console log)"
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(text.splitlines()[-lines:]) or "(the console is empty)"
 
 
 def new_console_log() -> Path:
