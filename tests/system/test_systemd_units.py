@@ -32,6 +32,7 @@ def test_required_keys(name, config):
     assert svc["ExecStart"] == f"{INSTALLED} -c {config}"
     assert svc["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert svc["Restart"] == "on-failure"
+    assert svc["RestartPreventExitStatus"] == "2"  # config errors do not loop
     assert svc["WatchdogSec"]
     assert set(svc["CapabilityBoundingSet"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
     assert set(svc["AmbientCapabilities"].split()) == {"CAP_NET_ADMIN", "CAP_NET_RAW"}
