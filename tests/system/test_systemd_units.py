@@ -40,6 +40,7 @@ def test_required_keys(name, config):
     assert set(svc["ReadWritePaths"].split()) == {"/run/healthd", "/var/log"}
     assert svc["RuntimeDirectory"] == "healthd"
     assert svc["RuntimeDirectoryMode"] == "0700"
+    assert svc["RuntimeDirectoryPreserve"] == "yes"  # shared by every instance
     assert set(svc["RestrictAddressFamilies"].split()) == {
         "AF_UNIX",
         "AF_INET",
