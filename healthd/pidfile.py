@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,16 @@ def check(path: str) -> PidStatus:
     if pid is not None and is_instance(pid):
         return PidStatus(State.RUNNING, path, pid)
     return PidStatus(State.STALE, path, pid)
+
+
+def wait_gone(pid: int, timeout: float, poll: float = 0.05) -> bool:
+    """Wait until pid is no longer a running instance; return False on timeout."""
+    deadline = time.monotonic() + timeout
+    while is_instance(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def write(path: str, pid: int | None = None) -> None:

@@ -32,7 +32,6 @@ EXIT_STOPPED = 3
 DRIVER_ENV = "HEALTHD_DRIVER"  # testing and demo only: "fake" runs on the in-memory table
 STOP_WAIT = 60.0  # seconds `stop` waits for the daemon to exit
 START_WAIT = 60.0  # seconds `start` waits for the daemon to come up
-POLL = 0.05
 START_FAILED = "daemon.start_failed"
 
 
@@ -100,9 +99,6 @@ def find(inst: Instance) -> pidfile.PidStatus:
     return st
 
 
-# --- driver -----------------------------------------------------------------------------
-
-
 async def open_driver() -> IPVSDriver:
     """Return the kernel driver, or the in-memory one when HEALTHD_DRIVER=fake (tests, demo)."""
     kind = os.environ.get(DRIVER_ENV, "netlink")
@@ -123,18 +119,25 @@ async def open_driver() -> IPVSDriver:
     return driver
 
 
-# --- running the daemon -------------------------------------------------------------------
-
-
 async def serve(
-    inst: Instance, config: Config, *, pid_path: str | None, ready_fd: int | None
+    inst: Instance,
+    config: Config,
+    *,
+    pid_path: str | None,
+    ready_fd: int | None,
+    debug: bool = False,
 ) -> int:
-    """Open the driver and run the daemon until it stops; return the exit code."""
+    """Set up logging, open the driver and run the daemon until it stops; return the exit code."""
     from healthd.alerts import EmailAlerts
     from healthd.daemon import Daemon
     from healthd.monitor import MonitorFile
     from healthd.sdnotify import Notifier
 
+    try:
+        _configure_logs(config, debug)
+    except OSError as exc:
+        _report_failure(ready_fd, f"cannot open {config.logfile}: {exc.strerror}", logged=False)
+        return EXIT_FAIL
     try:
         driver = await open_driver()
     except HealthdError as exc:
@@ -165,10 +168,11 @@ def _report_ready(fd: int | None) -> None:
             os.close(fd)
 
 
-def _report_failure(fd: int | None, message: str) -> None:
+def _report_failure(fd: int | None, message: str, *, logged: bool = True) -> None:
     from healthd import logs
 
-    logs.get_logger("healthd.daemon").error(START_FAILED, detail=message)
+    if logged:
+        logs.get_logger("healthd.daemon").error(START_FAILED, detail=message)
     _err(f"healthd: {message}")
     if fd is not None:
         with contextlib.suppress(OSError):
@@ -196,9 +200,8 @@ def _foreground(inst: Instance, config: Config, debug: bool) -> int:
             # ProtectSystem=strict keeps /run read-only; status then asks the control socket
             _err(f"healthd: cannot write pid file {pid_path}: {exc.strerror}")
             pid_path = None
-    _configure_logs(config, debug)
     try:
-        return asyncio.run(serve(inst, config, pid_path=pid_path, ready_fd=None))
+        return asyncio.run(serve(inst, config, pid_path=pid_path, ready_fd=None, debug=debug))
     finally:
         if pid_path is not None:
             pidfile.remove(pid_path)
@@ -248,7 +251,6 @@ def _grandchild(inst: Instance, config: Config, ready_fd: int) -> int:  # pragma
         _report_failure(ready_fd, f"Can not open {inst.pid_path}: {exc.strerror}")
         return EXIT_FAIL
     try:
-        _configure_logs(config, False)
         return asyncio.run(serve(inst, config, pid_path=inst.pid_path, ready_fd=ready_fd))
     finally:
         pidfile.remove(inst.pid_path)
@@ -301,22 +303,13 @@ def start(ns: argparse.Namespace) -> int:
     return _start(inst, config, ns.debug)
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while pidfile.is_instance(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL)
-    return True
-
-
 def _terminate(inst: Instance) -> int:
     st = find(inst)
     if st.state is pidfile.State.RUNNING and st.pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(st.pid, signal.SIGTERM)
         # ldirectord returns at once; waiting lets Pacemaker and restart rely on "stopped"
-        if not _wait_gone(st.pid, STOP_WAIT):
+        if not pidfile.wait_gone(st.pid, STOP_WAIT):
             _err(f"healthd: pid {st.pid} still running {STOP_WAIT:g}s after TERM")
     return EXIT_OK
 
