@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from healthd import pidfile
+
 pytestmark = pytest.mark.slow
 
 DEADLINE = 15.0  # seconds any awaited state may take (checkinterval is 1 s)
@@ -69,6 +71,11 @@ def env(tmp_path) -> Iterator[dict[str, str]]:
         e.pop("NOTIFY_SOCKET", None)
         e.update(HEALTHD_DRIVER="fake", HEALTHD_PIDDIR=str(tmp_path), HEALTHD_RUNDIR=rundir)
         yield e
+        # a test that failed half-way must not leave its daemon behind
+        for path in tmp_path.glob("ldirectord.*.pid"):
+            pid = pidfile.read_pid(str(path))
+            if pid is not None and pidfile.is_instance(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def config_text(tmp_path: Path, ports: list[int], extra: str = "") -> str:
