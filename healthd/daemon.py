@@ -241,6 +241,11 @@ class Daemon:
                 tg.create_task(self._watchdog(), name="watchdog"),
                 tg.create_task(self._watch_config(), name="autoreload"),
             ]
+            # listeners with work of their own (alert delivery) run in the same task group
+            for plugin in self._plugins:
+                work = getattr(plugin, "run", None)
+                if work is not None:
+                    tasks.append(tg.create_task(work(), name=type(plugin).__name__))
             await self._supervise()
             for task in tasks:
                 task.cancel()

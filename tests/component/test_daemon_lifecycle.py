@@ -391,6 +391,14 @@ class Plugin:
     def __init__(self) -> None:
         self.configs: list[Config] = []
         self.closed = False
+        self.running = False
+
+    async def run(self) -> None:
+        self.running = True
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.running = False
 
     def reconfigure(self, config: Config) -> None:
         self.configs.append(config)
@@ -407,6 +415,7 @@ async def test_plugins_follow_reloads_and_are_closed(tmp_path):
     assert plugin in d.engine.listeners  # type: ignore[attr-defined]
     task = asyncio.create_task(d.run())
     await _until(lambda: d.snapshot()["daemon"]["ready"])
+    assert plugin.running  # its own work runs in the daemon's task group
     assert await d.reload() is True
     assert plugin.configs == [d.config]
     cfg.write_text("broken\n")
@@ -415,3 +424,4 @@ async def test_plugins_follow_reloads_and_are_closed(tmp_path):
     d.request(Request.STOP)
     assert await task == 0
     assert plugin.closed
+    assert not plugin.running
