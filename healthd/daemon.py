@@ -116,9 +116,9 @@ def render_errors(errors: ConfigErrors) -> str:
 
 async def _close_http() -> None:
     """Close the checks' shared HTTP session, if any check opened one."""
-    http = sys.modules.get("checks.http")
-    if http is not None:
-        await http.aclose()
+    aclose = getattr(sys.modules.get("checks.http"), "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 class _Listener:
