@@ -15,16 +15,15 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 
-import structlog
-
+from healthd import logs
 from healthd.errors import HealthdError
 
 DEFAULT_RUNDIR = "/run/healthd"
 RUNDIR_ENV = "HEALTHD_RUNDIR"
 MAX_REQUEST = 1024
-EVENT_CONTROL_FAILED = "control.request_failed"
+EVENT_CONTROL_FAILED = logs.CONTROL_FAILED
 
-log = structlog.get_logger("healthd.control")
+log = logs.get_logger("healthd.control")
 
 Snapshot = Callable[[], Mapping[str, object]]
 

@@ -30,13 +30,13 @@ if TYPE_CHECKING:
 
 log = logs.get_logger("healthd.daemon")
 
-# event names of the lifecycle (logs.py holds the shared ones)
-CONFIG_CHANGED = "config.changed"
-DAEMON_STATUS = "daemon.status_dumped"
-DAEMON_FORCED_EXIT = "daemon.exit_forced"
-DAEMON_SHUTDOWN_TIMEOUT = "daemon.shutdown_timed_out"
-DAEMON_RELOADING = "daemon.reloading"
-DAEMON_CRASHED = "daemon.crashed"
+# event names of the lifecycle (defined with the others in logs.py)
+CONFIG_CHANGED = logs.CONFIG_CHANGED
+DAEMON_STATUS = logs.DAEMON_STATUS
+DAEMON_FORCED_EXIT = logs.DAEMON_FORCED_EXIT
+DAEMON_SHUTDOWN_TIMEOUT = logs.DAEMON_SHUTDOWN_TIMEOUT
+DAEMON_RELOADING = logs.DAEMON_RELOADING
+DAEMON_CRASHED = logs.DAEMON_CRASHED
 EXIT_FORCED = 1
 EXIT_CRASHED = 1
 SHUTDOWN_GRACE = 30.0  # seconds for probes to stop and cleanstop to finish

@@ -46,6 +46,16 @@ RLIMIT_RAISED: Final = "rlimit.raised"
 RLIMIT_FAILED: Final = "rlimit.raise_failed"
 LOG_SYSLOG_FAILED: Final = "log.syslog_unavailable"
 LOG_FILE_FAILED: Final = "log.file_unavailable"
+# lifecycle (daemon.py, commands/daemon.py, sdnotify.py, control.py)
+CONFIG_CHANGED: Final = "config.changed"
+DAEMON_STATUS: Final = "daemon.status_dumped"
+DAEMON_FORCED_EXIT: Final = "daemon.exit_forced"
+DAEMON_SHUTDOWN_TIMEOUT: Final = "daemon.shutdown_timed_out"
+DAEMON_RELOADING: Final = "daemon.reloading"
+DAEMON_CRASHED: Final = "daemon.crashed"
+DAEMON_START_FAILED: Final = "daemon.start_failed"
+SDNOTIFY_FAILED: Final = "sdnotify.send_failed"
+CONTROL_FAILED: Final = "control.request_failed"
 
 EVENTS: Final[frozenset[str]] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

@@ -12,11 +12,11 @@ import socket
 import time
 from collections.abc import Mapping
 
-import structlog
+from healthd import logs
 
-log = structlog.get_logger("healthd.sdnotify")
+log = logs.get_logger("healthd.sdnotify")
 
-EVENT_NOTIFY_FAILED = "sdnotify.send_failed"
+EVENT_NOTIFY_FAILED = logs.SDNOTIFY_FAILED
 
 
 def _address(raw: str) -> str | bytes:

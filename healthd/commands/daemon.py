@@ -32,7 +32,7 @@ EXIT_STOPPED = 3
 DRIVER_ENV = "HEALTHD_DRIVER"  # testing and demo only: "fake" runs on the in-memory table
 STOP_WAIT = 60.0  # seconds `stop` waits for the daemon to exit
 START_WAIT = 60.0  # seconds `start` waits for the daemon to come up
-START_FAILED = "daemon.start_failed"
+START_FAILED = "daemon.start_failed"  # logs.DAEMON_START_FAILED; logs is imported late here
 
 
 @dataclass(frozen=True, slots=True)
