@@ -379,11 +379,14 @@ def _thresholds(rest: list[v.Part]) -> tuple[int, int]:
         found[kind] = (int(m.group(2)), word)
     lower = found["l"][0] if "l" in found else 0
     upper = found["u"][0] if "u" in found else 0
-    if lower and upper and lower > upper:
+    if lower > upper:
+        # kernel: IPVS refuses l_threshold > u_threshold (ERANGE), and u:0 means no limit, so
+        # an 'l:' alone is refused too; ldirectord passes it on and the add fails every time
         word = found["l"][1]
-        raise v.Bad(
-            f"lower threshold {lower} is above the upper threshold {upper}",
-            word.offset,
-            len(word.text),
+        message = (
+            f"lower threshold {lower} is above the upper threshold {upper}"
+            if upper
+            else f"lower threshold {lower} needs an upper threshold 'u:N' with N >= {lower}"
         )
+        raise v.Bad(message, word.offset, len(word.text))
     return lower, upper

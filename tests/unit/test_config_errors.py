@@ -144,6 +144,12 @@ CASES = [
         ],
     ),
     (
+        "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 l:50\n",
+        [
+            "t.cf:2:29: error: lower threshold 50 needs an upper threshold 'u:N' with N >= 50",
+        ],
+    ),
+    (
         'virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 "/x"\n',
         [
             't.cf:2:33: error: a per-real request needs a receive string too: "REQUEST", "RECEIVE"',

@@ -70,7 +70,7 @@ def reals(draw: st.DrawFn, six: bool) -> list[str]:
         line += draw(st.sampled_from(["", " 0", " 7"]))
         if draw(st.booleans()):
             line += f' "{draw(WORD)}", "{draw(WORD)}"'
-        line += draw(st.sampled_from(["", " l:5", " u:9", " l:5 u:9"]))
+        line += draw(st.sampled_from(["", " l:5 u:5", " u:9", " l:5 u:9"]))
         out.append(line)
     return out
 
