@@ -16,13 +16,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import pytest
-from _pytest.mark.structures import Mark
-from _pytest.nodes import Node
 
 from tests.kernel import vm
+
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
 
 KERNEL_MARK = "kernel"
 # Marks a GuestItem must not carry: the guest already evaluated them.
@@ -134,7 +135,7 @@ class GuestItem(pytest.Item):
         self.own_markers.extend(origin.own_markers)
         self.keywords.update(origin.keywords)
 
-    def iter_markers_with_node(self, name: str | None = None) -> Iterator[tuple[Node, Mark]]:
+    def iter_markers_with_node(self, name: str | None = None) -> Iterator[tuple[Node, pytest.Mark]]:
         """Iterate markers as for the real test, minus those the guest evaluated already."""
         for node, mark in super().iter_markers_with_node(name):
             if mark.name not in GUEST_ONLY_MARKS:
