@@ -6,12 +6,16 @@ and another plays the host (--kernel-replay), so the import logic is tested end 
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.kernel.image import Newc, load_order, parse_depends
+from tests.kernel.vm import _Console, _write_guest_files
 
 GUEST_TESTS = """
 import os
@@ -177,3 +181,27 @@ def test_newc_archive_reads_back_with_cpio(tmp_path: Path) -> None:
         ["cpio", "-id", "--quiet", "bin/*"], input=archive.finish(), cwd=tmp_path, check=True
     )
     assert (tmp_path / "bin" / "hello").read_bytes() == b"odd-sized body!"
+
+
+def test_console_streams_only_the_command_output(tmp_path: Path) -> None:
+    log_path, stream = tmp_path / "console.log", io.StringIO()
+    with log_path.open("w") as log:
+        console = _Console(log, stream)
+        for chunk in (b"[ 1.0] boot noise\r\nhealthd-vm: rea", b"dy\r\nout 1\r\n", b"out 2\r\n"):
+            console.feed(chunk, now=5.0)
+        console.feed(b"healthd-vm: done\r\n[ 9.0] reboot: Power down\r\n", now=9.0)
+    assert console.ready_at == 5.0
+    assert stream.getvalue() == "out 1\nout 2\n"
+    assert log_path.read_text().endswith("healthd-vm: done\n[ 9.0] reboot: Power down\n")
+
+
+def test_guest_command_keeps_odd_arguments_intact(tmp_path: Path) -> None:
+    show = "import json, os, sys; print(json.dumps([sys.argv[1:], os.environ['EXTRA']]))"
+    odd = ["a b", "tests/x.py::t[1-$HOME]", "it's", ""]
+    argv = [sys.executable, "-c", show, *odd]
+    _write_guest_files(tmp_path, argv, {"EXTRA": "x $y"}, Path("/tmp/ci/main"), Path("/k/root"))
+    out = subprocess.run(
+        ["sh", str(tmp_path / "cmd.sh")], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == [odd, "x $y"]
+    assert "HEALTHD_VM_CHECKOUT=/tmp/ci/main\n" in (tmp_path / "vm.env").read_text()

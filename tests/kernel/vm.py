@@ -15,8 +15,12 @@ Command line:
     .venv/bin/python -m tests.kernel.vm run -- CMD [ARGS...]
         Boot the VM and run CMD inside it (benchmarks, ipvsadm, a shell one-liner).
 
+The guest command also sees HEALTHD_VM=1, HEALTHD_VM_CHECKOUT (the checkout's path) and
+HEALTHD_VM_MODULES (the kernel's module directory); plain ``modprobe`` works there.
+
 Environment: HEALTHD_VM_TIMEOUT (whole run, seconds, default 1500), HEALTHD_VM_BOOT_TIMEOUT
-(default 120), HEALTHD_VM_KERNEL (a Debian kernel version instead of linux-image-amd64's).
+(default 120), HEALTHD_VM_KERNEL (a Debian kernel version instead of linux-image-amd64's),
+HEALTHD_VM_CPU (qemu's CPU model, default max).
 The serial console is logged under ~/.cache/healthd/logs/; a boot failure or timeout raises
 VMError carrying the tail of that log.
 
@@ -114,7 +118,8 @@ def new_console_log() -> Path:
 
 def _qemu_argv(kernel_image: Path, initrd: Path, results: Path, checkout: Path) -> list[str]:
     def share(tag: str, path: Path, readonly: bool) -> list[str]:
-        opts = f"local,path={path},mount_tag={tag},security_model=none,multidevs=remap"
+        escaped = str(path).replace(",", ",,")  # qemu's option syntax doubles commas
+        opts = f"local,path={escaped},mount_tag={tag},security_model=none,multidevs=remap"
         return ["-virtfs", opts + (",readonly=on" if readonly else "")]
 
     return [
