@@ -11,6 +11,7 @@ caller bounds it with asyncio.timeout and turns the failure into a Result.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -220,13 +221,68 @@ class _Connection(asyncio.Protocol):
         finally:
             self._waiter = None
 
-    def send(self, data: bytes) -> None:
+    async def send(self, data: bytes) -> None:
         assert self.transport is not None
         self.transport.write(data)
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+class _Socket:
+    """A plain connection on a bare non-blocking socket: the cheapest way asyncio offers.
+
+    Same interface as _Connection; used for plain HTTP to an address literal, where no TLS
+    and no name lookup are needed (the common case: a real checked on its address).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.closed = False
+        self.error: BaseException | None = None
+
+    @classmethod
+    async def open(cls, family: int, host: str, port: int) -> _Socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
+
+    async def until(self, ready: Callable[[bytearray], bool]) -> None:
+        """Receive until `ready(buf)` holds or the connection ends."""
+        loop = asyncio.get_running_loop()
+        while not self.closed and not ready(self.buf):
+            try:
+                data = await loop.sock_recv(self.sock, 65536)
+            except OSError as exc:  # e.g. a reset: judged like connection_lost(exc)
+                self.error, self.closed = exc, True
+                return
+            if not data:
+                self.closed = True
+                return
+            self.buf += data
+
+    async def send(self, data: bytes) -> None:
+        await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _literal_family(host: str) -> int | None:
+    """Return AF_INET or AF_INET6 for an address literal, None for a name."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.inet_pton(family, host)
+    except OSError:
+        return None
+    return family
 
 
 def host_header(url: URL) -> str:
@@ -258,18 +314,22 @@ async def fetch(
     secure = url.scheme == "https"
     context = (tls or ssl.create_default_context()) if secure else None
     name = (server_hostname or url.host) if secure else None
+    conn: _Connection | _Socket
     if proxy is None:
         conn = await _connect(url, context, name)
-    else:
+    elif context is None:
         conn = await _connect(proxy, None, None)
+    else:
+        conn = await _open(proxy, None, None)  # the tunnel needs a transport for start_tls
     try:
         target = url.raw_path_qs or "/"
         if proxy is not None and context is not None:
+            assert isinstance(conn, _Connection)
             await _tunnel(conn, url, context, name, limit)
         elif proxy is not None:
             target = str(url)  # absolute-form, as a proxy wants it
         all_headers = {"Host": host_header(url), **headers, "Connection": "close"}
-        conn.send(_request(method, target, all_headers))
+        await conn.send(_request(method, target, all_headers))
         framer = _Framer(method == "HEAD", limit)
         await conn.until(framer.complete)
         if conn.error is not None and framer.head is None:
@@ -279,7 +339,17 @@ async def fetch(
         conn.close()
 
 
-async def _connect(url: URL, context: ssl.SSLContext | None, name: str | None) -> _Connection:
+async def _connect(
+    url: URL, context: ssl.SSLContext | None, name: str | None
+) -> _Connection | _Socket:
+    host = url.host or ""
+    family = _literal_family(host) if context is None else None
+    if family is not None:
+        return await _Socket.open(family, host, url.port or 0)
+    return await _open(url, context, name)
+
+
+async def _open(url: URL, context: ssl.SSLContext | None, name: str | None) -> _Connection:
     conn = _Connection()
     loop = asyncio.get_running_loop()
     host, port = url.host or "", url.port or 0
@@ -293,7 +363,7 @@ async def _tunnel(
     """Open a CONNECT tunnel to url's host:port through the proxy, then start TLS in it."""
     host = url.raw_host or ""
     authority = f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
-    conn.send(_request("CONNECT", authority, {"Host": authority}))
+    await conn.send(_request("CONNECT", authority, {"Host": authority}))
     framer = _Framer(True, limit)
     await conn.until(framer.complete)
     answer = framer.response(conn.buf, conn.closed)

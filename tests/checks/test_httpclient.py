@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -212,3 +214,38 @@ async def test_a_refused_tunnel_is_a_protocol_error(host, serve) -> None:
                 limit=100,
                 proxy=_url(host, proxy_port, "/"),
             )
+
+
+async def test_a_name_is_looked_up_and_served_the_same(host, serve) -> None:
+    # names take the transport path (address literals a bare socket): both must agree
+    if host != "127.0.0.1":
+        pytest.skip("localhost is looked up on IPv4 here")
+    server = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nname")
+    port = await serve(server)
+    async with asyncio.timeout(2):
+        resp = await fetch("GET", URL(f"http://localhost:{port}/n"), headers={}, limit=10)
+    assert (resp.status, resp.body) == (200, b"name")
+    assert b"Host: localhost:" in server.heads[0]
+
+
+class Resetting:
+    """Sends part of a response head, then resets the connection (SO_LINGER 0)."""
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+
+@pytest.mark.parametrize("name", [False, True], ids=["address", "name"])
+async def test_a_reset_inside_the_head_is_raised(host, serve, name) -> None:
+    if name and host != "127.0.0.1":
+        pytest.skip("localhost is looked up on IPv4 here")
+    port = await serve(Resetting())
+    url = URL(f"http://localhost:{port}/") if name else _url(host, port)
+    with pytest.raises((ConnectionResetError, ProtocolError)):
+        async with asyncio.timeout(2):
+            await fetch("GET", url, headers={}, limit=10)
