@@ -1,0 +1,366 @@
+"""The end-to-end world of tests/kernel/test_e2e_*.py: a director, a client and real servers.
+
+A Topology builds, inside the test VM, a director namespace holding the VIP (203.0.113.10 on a
+dummy) and IPVS, a client namespace on a veth facing it, and real servers (198.51.100.11...)
+plus a fallback server on a bridge behind the director, which is their default gateway (NAT).
+Each server is a small HTTP process: /ok.html answers "ok" (500 while NAME.fail exists in the
+state directory, or the text of NAME.body when that file exists) and / answers its name.
+Healthd runs in the director from a config file, as a user runs it (`healthd -c FILE`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from tests.kernel.netns import Lab, Netns
+
+VIP = "203.0.113.10"
+VPORT = 80
+CLIENT_ADDRESS = "203.0.113.2"
+DIRECTOR_CLIENT_SIDE = "203.0.113.1"
+GATEWAY = "198.51.100.1"  # the director on the reals' bridge
+REAL_ADDRESSES = ("198.51.100.11", "198.51.100.12", "198.51.100.13")
+FALLBACK_ADDRESS = "198.51.100.99"
+WAIT = 60.0  # seconds any awaited state may take in the emulated VM before a test fails
+
+SERVER = r"""
+import os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+name, state = sys.argv[1], sys.argv[2]
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        code, body = 200, name.encode()
+        if self.path == "/ok.html":
+            body = b"ok"
+            if os.path.exists(os.path.join(state, name + ".fail")):
+                code, body = 500, b"broken"
+            elif os.path.exists(os.path.join(state, name + ".body")):
+                with open(os.path.join(state, name + ".body"), "rb") as f:
+                    body = f.read()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+srv = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+# Sends COUNT requests to HOST:PORT, one connection each (so IPVS schedules each one), or
+# keeps going while the file UNTIL exists; prints the JSON list of [time, answer] pairs, the
+# answer being the name of the server or "error:<what went wrong>".
+CLIENT = r"""
+import json, os, socket, sys, time
+host, port, count, timeout, until = sys.argv[1:6]
+port, count, timeout = int(port), int(count), float(timeout)
+answers = []
+
+def ask():
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as c:
+            c.sendall(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
+            data = b""
+            while chunk := c.recv(4096):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.0 200"):
+            return "error:" + head.split(b"\r\n")[0].decode(errors="replace")
+        return body.decode(errors="replace")
+    except OSError as exc:
+        return "error:" + type(exc).__name__
+
+while len(answers) < count or (until and os.path.exists(until)):
+    answers.append((time.time(), ask()))
+print(json.dumps(answers), flush=True)
+"""
+
+T = TypeVar("T")
+
+
+def wait_for(what: Callable[[], T | None], description: str, timeout: float = WAIT) -> T:
+    """Poll WHAT until it returns something truthy; return it, or fail naming DESCRIPTION."""
+    end = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"{description}: not reached within {timeout:g} s")
+        time.sleep(0.1)
+
+
+@dataclass
+class Server:
+    """One HTTP server process in its own namespace."""
+
+    name: str
+    address: str
+    port: int
+    netns: Netns
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+@dataclass
+class Topology:
+    """Director, client, reals r1..r3 and a fallback server; close() removes them all."""
+
+    lab: Lab
+    state: Path  # where NAME.fail / NAME.body switch the servers' /ok.html
+    director: Netns
+    client: Netns
+    reals: list[Server] = field(default_factory=list)
+    fallback: Server | None = None
+
+    def fail(self, server: Server, failing: bool = True) -> None:
+        """Make SERVER's /ok.html answer 500 (or answer "ok" again)."""
+        flag = self.state / f"{server.name}.fail"
+        if failing:
+            flag.touch()
+        else:
+            flag.unlink(missing_ok=True)
+
+    def set_body(self, server: Server, body: str | None) -> None:
+        """Make SERVER's /ok.html answer BODY with status 200 (None: "ok" again)."""
+        path = self.state / f"{server.name}.body"
+        if body is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(body)
+
+    def heal_all(self) -> None:
+        """Make every server healthy again."""
+        for path in [*self.state.glob("*.fail"), *self.state.glob("*.body")]:
+            path.unlink()
+
+    def ipvsadm(self, *args: str) -> str:
+        """Run ipvsadm in the director and return its output."""
+        return self.director.run(["ipvsadm", *args]).stdout
+
+    def table(self) -> list[str]:
+        """Return the director's IPVS table as `ipvsadm -Sn` lines."""
+        return self.ipvsadm("-Sn").splitlines()
+
+    def requests(self, count: int, *, timeout: float = 3.0) -> list[str]:
+        """Send COUNT requests to the VIP from the client; return who answered each."""
+        out = self.client.run(self._client_argv(count, timeout, "")).stdout
+        return [answer for _, answer in json.loads(out)]
+
+    def start_requests(self, until: Path, *, timeout: float = 3.0) -> subprocess.Popen[str]:
+        """Start a client that sends requests while UNTIL exists; read its answers later."""
+        until.touch()
+        return self.client.popen(self._client_argv(1, timeout, str(until)))
+
+    def finish_requests(self, proc: subprocess.Popen[str], until: Path) -> list[tuple[float, str]]:
+        """Stop a client started by start_requests; return its (time, answer) pairs."""
+        until.unlink()
+        out, err = proc.communicate(timeout=WAIT)
+        assert proc.returncode == 0, err
+        return [(t, answer) for t, answer in json.loads(out)]
+
+    def _client_argv(self, count: int, timeout: float, until: str) -> list[str]:
+        return [sys.executable, "-c", CLIENT, VIP, str(VPORT), str(count), str(timeout), until]
+
+    def close(self) -> None:
+        """Stop the servers and delete the namespaces."""
+        self.lab.close()
+
+
+def count(answers: list[str]) -> Counter[str]:
+    """Return how many answers each server (or error) gave."""
+    return Counter(answers)
+
+
+def _start_server(ns: Netns, name: str, address: str, state: Path) -> Server:
+    proc = ns.popen([sys.executable, "-c", SERVER, name, str(state)])
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.isdigit():
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"server {name} did not start: {err.strip()}")
+    return Server(name, address, int(line), ns)
+
+
+def _attach(lab: Lab, director: Netns, ns: Netns, address: str, index: int) -> None:
+    """Link NS to the director's bridge with ADDRESS/24 and the director as its gateway."""
+    here, there = f"e2e{index}d", f"e2e{index}s"
+    director.ip("link", "add", here, "type", "veth", "peer", there, "netns", ns.name)
+    director.ip("link", "set", here, "master", "br0", "up")
+    ns.ip("addr", "add", f"{address}/24", "dev", there)
+    ns.ip("link", "set", there, "up")
+    ns.ip("route", "add", "default", "via", GATEWAY)
+
+
+def build(state: Path) -> Topology:
+    """Create the namespaces, links, addresses and servers (see the module docstring)."""
+    lab = Lab(prefix="e2e")
+    try:
+        director, client = lab.netns("lb"), lab.netns("cl")
+        lab.veth(client, f"{CLIENT_ADDRESS}/24", director, f"{DIRECTOR_CLIENT_SIDE}/24")
+        lab.dummy(director, f"{VIP}/32")
+        # kernel: masq needs the director to forward the reals' replies back to the client
+        director.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        director.ip("link", "add", "br0", "type", "bridge")
+        director.ip("addr", "add", f"{GATEWAY}/24", "dev", "br0")
+        director.ip("link", "set", "br0", "up")
+        topo = Topology(lab, state, director, client)
+        for i, address in enumerate(REAL_ADDRESSES, start=1):
+            ns = lab.netns(f"r{i}")
+            _attach(lab, director, ns, address, i)
+            topo.reals.append(_start_server(ns, f"r{i}", address, state))
+        ns = lab.netns("fb")
+        _attach(lab, director, ns, FALLBACK_ADDRESS, 9)
+        topo.fallback = _start_server(ns, "fallback", FALLBACK_ADDRESS, state)
+    except BaseException:
+        lab.close()
+        raise
+    return topo
+
+
+class Healthd:
+    """`healthd -c FILE` in the foreground in the director, logging JSON lines to a file."""
+
+    def __init__(self, topo: Topology, config: Path, workdir: Path) -> None:
+        self.topo = topo
+        self.config = config
+        self.workdir = workdir
+        self.log_path = workdir / "healthd.log"  # logfile= in every e2e config
+        self.out_path = workdir / "healthd.out"  # the standard streams
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("HEALTHD_DRIVER", None)  # the real netlink driver
+        env.update(HEALTHD_PIDDIR=str(self.workdir), HEALTHD_RUNDIR=str(self.workdir))
+        return env
+
+    def start(self) -> None:
+        """Start healthd and wait until it has reconciled the table (daemon.started)."""
+        argv = self.topo.director.argv([sys.executable, "-m", "healthd", "-c", str(self.config)])
+        seen = len(self.events("daemon.started"))
+        with self.out_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        wait_for(lambda: self._alive() and len(self.events("daemon.started")) > seen, "start")
+
+    def _alive(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"healthd exited {self.proc.returncode}:\n{self.output()}")
+        return True
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send SIG to the daemon."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = WAIT) -> int:
+        """TERM the daemon and wait for it to exit; return its exit status."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """Kill the daemon if it still runs (test teardown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def output(self) -> str:
+        """Return what healthd wrote to its standard streams and its log, for failure messages."""
+        texts = [
+            p.read_text(errors="replace") for p in (self.out_path, self.log_path) if p.exists()
+        ]
+        return "\n".join(texts)[-4000:]
+
+    def events(self, name: str | None = None) -> list[dict[str, object]]:
+        """Return the log's events (all, or those named NAME), oldest first."""
+        return [e for e in self._read_log() if name is None or e.get("event") == name]
+
+    def _read_log(self) -> Iterator[dict[str, object]]:
+        if not self.log_path.exists():
+            return
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and line.endswith("}"):
+                yield json.loads(line)
+
+
+# Check timing of every e2e config: a failed real leaves the table within
+# CHECKINTERVAL x FAILURECOUNT + CHECKTIMEOUT (plus the emulated VM's allowance, in the tests).
+CHECKINTERVAL = 1
+CHECKTIMEOUT = 2
+FAILURECOUNT = 1
+RESYNC_INTERVAL = 2
+
+
+def config_text(
+    topo: Topology,
+    workdir: Path,
+    *,
+    weights: tuple[int, ...] = (1, 1, 1),
+    scheduler: str = "rr",
+    quiescent: bool = True,
+    cleanstop: bool = True,
+    fallback: bool = False,
+    extra: str = "",
+) -> str:
+    """Return an ldirectord.cf for the VIP over the reals, with the given settings."""
+    yes_no = {True: "yes", False: "no"}
+    reals = "".join(
+        f"\treal={server.endpoint} masq {weight}\n"
+        for server, weight in zip(topo.reals, weights, strict=True)
+    )
+    fb = f"\tfallback={topo.fallback.endpoint} masq\n" if fallback and topo.fallback else ""
+    return (
+        f"checkinterval={CHECKINTERVAL}\n"
+        f"checktimeout={CHECKTIMEOUT}\n"
+        f"failurecount={FAILURECOUNT}\n"
+        f"resync_interval={RESYNC_INTERVAL}\n"
+        f'logfile="{workdir}/healthd.log"\n'
+        f"\nvirtual={VIP}:{VPORT}\n"
+        f"{reals}{fb}"
+        "\tservice=http\n"
+        '\trequest="ok.html"\n'
+        '\treceive="ok"\n'
+        f"\tscheduler={scheduler}\n"
+        "\tprotocol=tcp\n"
+        f"\tquiescent={yes_no[quiescent]}\n"
+        f"\tcleanstop={yes_no[cleanstop]}\n" + extra
+    )
+
+
+def dest_line(server: Server, weight: int, vport: int = VPORT) -> str:
+    """Return the `ipvsadm -Sn` line of SERVER as a masq destination of the VIP."""
+    return f"-a -t {VIP}:{vport} -r {server.endpoint} -m -w {weight}"
+
+
+def service_line(scheduler: str = "rr", vport: int = VPORT) -> str:
+    """Return the `ipvsadm -Sn` line of the VIP's service."""
+    return f"-A -t {VIP}:{vport} -s {scheduler}"

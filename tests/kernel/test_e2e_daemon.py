@@ -1,0 +1,218 @@
+"""End to end in the real kernel: healthd keeps a NAT virtual service true to its reals' health.
+
+Inside the test VM (tests/kernel/vm.py): real HTTP servers in their own namespaces behind a
+director, a client namespace sending requests to the VIP, and `healthd -c FILE` in the
+director on the real netlink driver (see tests/kernel/e2e_helpers.py for the topology). Each
+test starts its own healthd and leaves the table empty and every server healthy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kernel.e2e_helpers import (
+    CHECKINTERVAL,
+    CHECKTIMEOUT,
+    FAILURECOUNT,
+    RESYNC_INTERVAL,
+    VIP,
+    Healthd,
+    Topology,
+    build,
+    config_text,
+    count,
+    dest_line,
+    service_line,
+    wait_for,
+)
+
+pytestmark = pytest.mark.kernel
+
+# What the VM adds to a deadline: TCG emulation is 15-25x slower than the host, and each poll
+# of the table runs ipvsadm in a namespace.
+ALLOWANCE = 3.0
+DETECTION = CHECKINTERVAL * FAILURECOUNT + CHECKTIMEOUT  # seconds, from the issue
+
+Start = Callable[..., Healthd]
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    topology = build(tmp_path_factory.mktemp("e2e-state"))
+    yield topology
+    topology.close()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    # short: the control socket's path must fit in sun_path
+    path = Path(tempfile.mkdtemp(prefix="hd"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def start(topo: Topology, workdir: Path) -> Iterator[Start]:
+    """Write a config with the given settings, start healthd on it and wait until it is up."""
+    daemons: list[Healthd] = []
+
+    def start(**settings: object) -> Healthd:
+        config = workdir / "e2e.cf"
+        config.write_text(config_text(topo, workdir, **settings))  # type: ignore[arg-type]
+        daemon = Healthd(topo, config, workdir)
+        daemons.append(daemon)
+        daemon.start()
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        daemon.kill()
+    topo.heal_all()
+    topo.ipvsadm("-C")
+
+
+def full_table(topo: Topology, weights: tuple[int, ...], scheduler: str = "rr") -> list[str]:
+    lines = [dest_line(server, w) for server, w in zip(topo.reals, weights, strict=True)]
+    return sorted([service_line(scheduler), *lines])
+
+
+def table_is(topo: Topology, expected: list[str]) -> Callable[[], bool]:
+    return lambda: sorted(topo.table()) == sorted(expected)
+
+
+def test_table_matches_config_and_every_real_gets_its_share(topo: Topology, start: Start) -> None:
+    start(weights=(1, 2, 3), scheduler="wrr")
+    # healthd starts the reals at weight 0 and gives each its weight after a good check
+    wait_for(table_is(topo, full_table(topo, (1, 2, 3), "wrr")), "every real up")
+    # ten whole rounds of wrr 1:2:3, whatever real the round starts at
+    assert count(topo.requests(60)) == {"r1": 10, "r2": 20, "r3": 30}
+
+
+@pytest.mark.parametrize(
+    ("quiescent", "failure"),
+    [(True, "status 500"), (False, "ok.html changed")],
+    ids=["quiescent-500", "removed-body"],
+)
+def test_failed_real_gets_no_traffic_until_it_recovers(
+    topo: Topology, start: Start, quiescent: bool, failure: str
+) -> None:
+    daemon = start(quiescent=quiescent)
+    r1, r2, r3 = topo.reals
+    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real up")
+    down = [service_line(), dest_line(r1, 1), dest_line(r3, 1)]
+    if quiescent:
+        down.append(dest_line(r2, 0))
+
+    began = time.monotonic()
+    if failure == "status 500":
+        topo.fail(r2)
+    else:
+        topo.set_body(r2, "under maintenance")
+    wait_for(table_is(topo, down), f"r2 out of the table after {failure}")
+    took = time.monotonic() - began
+    assert took <= DETECTION + ALLOWANCE, f"r2 left after {took:.1f} s"
+    [event] = daemon.events("real.down")
+    assert (event["real"], event["reason"]) == (
+        r2.endpoint,
+        "status_mismatch" if failure == "status 500" else "body_mismatch",
+    )
+    assert count(topo.requests(100)) == {"r1": 50, "r3": 50}
+
+    topo.heal_all()
+    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "r2 back at weight 1")
+    assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
+
+
+def test_fallback_serves_while_every_real_is_down(topo: Topology, start: Start) -> None:
+    daemon = start(quiescent=False, fallback=True)
+    assert topo.fallback is not None
+    r1 = topo.reals[0]
+    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real up")
+    # (until the first good check, no real is up: the fallback may stand in at start)
+    seen = len(daemon.events())
+
+    for server in topo.reals:
+        topo.fail(server)
+    wait_for(table_is(topo, [service_line(), dest_line(topo.fallback, 1)]), "fallback only")
+    assert count(topo.requests(20)) == {"fallback": 20}
+
+    topo.fail(r1, failing=False)
+    wait_for(table_is(topo, [service_line(), dest_line(r1, 1)]), "r1 instead of the fallback")
+    assert count(topo.requests(20)) == {"r1": 20}
+    events = [str(e["event"]) for e in daemon.events()[seen:]]
+    assert [e for e in events if e.startswith("fallback.")] == ["fallback.on", "fallback.off"]
+
+
+def test_sighup_applies_only_the_change_and_a_broken_config_changes_nothing(
+    topo: Topology, start: Start, workdir: Path
+) -> None:
+    # a service healthd does not own: no reload may touch it
+    topo.ipvsadm("-A", "-t", f"{VIP}:8080", "-s", "wlc")
+    other = [f"-A -t {VIP}:8080 -s wlc"]
+    daemon = start()
+    r1, r2, r3 = topo.reals
+    topo.fail(r3)
+    wait_for(table_is(topo, [*full_table(topo, (1, 1, 0)), *other]), "r3 down")
+
+    # the edit: r2's weight 1 -> 3; r3 stays down through the reload (its health is kept)
+    daemon.config.write_text(config_text(topo, workdir, weights=(1, 3, 1)))
+    ops_before = len(daemon.events("ipvs.op_applied"))
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: daemon.events("engine.reloaded"), "the reload")
+    expected = sorted([*full_table(topo, (1, 3, 0)), *other])
+    assert sorted(topo.table()) == expected
+    applied = [e["op"] for e in daemon.events("ipvs.op_applied")[ops_before:]]
+    assert applied == [f"edit-dest tcp/{VIP}:80 {r2.endpoint} masq w=3"]
+
+    # a broken file: logged, and the running config (with r3's health) stays in force
+    good = daemon.config.read_text()
+    daemon.config.write_text(good.replace(f"real={r1.endpoint} masq 1", "real=nonsense masq 1"))
+    ops_before = len(daemon.events("ipvs.op_applied"))
+    daemon.signal(signal.SIGHUP)
+    wait_for(lambda: daemon.events("config.reload_failed"), "the refused reload")
+    assert sorted(topo.table()) == expected
+    assert daemon.events("ipvs.op_applied")[ops_before:] == []
+    topo.fail(r3, failing=False)
+    wait_for(table_is(topo, [*full_table(topo, (1, 3, 1)), *other]), "r3 up")
+
+
+def test_restart_fails_no_client_request(topo: Topology, start: Start, workdir: Path) -> None:
+    daemon = start(cleanstop=False)
+    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real up")
+    table = topo.table()
+    until = workdir / "client-running"
+    client = topo.start_requests(until)
+    assert daemon.stop() == 0
+    stopped = time.time()
+    assert topo.table() == table  # cleanstop=no leaves the service as it is
+    ops_before = len(daemon.events("ipvs.op_applied"))
+    daemon.start()
+    restarted = time.time()
+    answers = topo.finish_requests(client, until)
+    assert [a for _, a in answers if a.startswith("error:")] == []
+    assert {a for _, a in answers} == {"r1", "r2", "r3"}
+    assert any(stopped < t < restarted for t, _ in answers), "no request while healthd was down"
+    # the new daemon adopts the table: reals at weight > 0 are taken as up, nothing changes
+    assert daemon.events("ipvs.op_applied")[ops_before:] == []
+    assert topo.table() == table
+
+
+def test_destination_deleted_by_hand_is_restored(topo: Topology, start: Start) -> None:
+    daemon = start()
+    r2 = topo.reals[1]
+    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real up")
+    topo.ipvsadm("-d", "-t", f"{VIP}:80", "-r", r2.endpoint)
+    assert dest_line(r2, 1) not in topo.table()
+    began = time.monotonic()
+    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "r2 restored")
+    took = time.monotonic() - began
+    assert took <= RESYNC_INTERVAL + ALLOWANCE, f"restored after {took:.1f} s"
+    assert len(daemon.events("ipvs.drift_detected")) == 1
+    assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
