@@ -126,7 +126,7 @@ class CheckContext:
     """Shared resources handed to every check; owned and closed by the caller."""
 
     timeout: float  # the effective checktimeout or negotiatetimeout for this check
-    http: aiohttp.ClientSession | None = None  # created lazily by checks.http when None
+    http: aiohttp.ClientSession | None = None  # None: checks.http uses its own HTTP/1.1 client
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
