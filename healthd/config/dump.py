@@ -153,7 +153,7 @@ def _check(v: Virtual, c: CheckSpec) -> list[str]:
     if c.tls_cafile is not None:
         out.append(f'tls_cafile="{c.tls_cafile}"')
     if c.tls_hostname is not None:
-        out.append(f"tls_hostname={c.tls_hostname}")
+        out.append(f'tls_hostname="{c.tls_hostname}"')  # quoted: a global value may hold '#'
     return out
 
 

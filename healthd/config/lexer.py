@@ -91,6 +91,17 @@ def strip_comment(value: str) -> tuple[str, int | None]:
     return value.rstrip(" \t"), quote_at
 
 
+def unquoted_hash(value: str) -> int | None:
+    """Return the offset of the first `#` outside double quotes in a value, or None."""
+    quoted = False
+    for i, ch in enumerate(value):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "#" and not quoted:
+            return i
+    return None
+
+
 def lex(text: str, path: str = "<string>") -> Lexed:
     """Split ldirectord.cf text into directives; never raises for bad input."""
     out = Lexed(path=path, lines=split_lines(text))
@@ -148,5 +159,18 @@ def _lex_rest(
     value, open_quote = strip_comment(value)
     if open_quote is not None:
         _error(out, number, value_col + open_quote, 1, 'unterminated string (missing closing ")')
+        return
+    glued = unquoted_hash(value) if indented else None
+    if glued is not None:
+        # ldirectord: s/#.*// on every virtual-block line, so it silently reads a shorter value
+        _error(
+            out,
+            number,
+            value_col + glued,
+            1,
+            f"'#' inside a value (ldirectord cuts the line here and reads "
+            f"{key}={value[:glued]}); quote the value to keep the '#', or put a blank "
+            "before a comment",
+        )
         return
     out.items.append(Directive(key, value, loc, value_col, indented))

@@ -204,8 +204,22 @@ CASES = [
         ],
     ),
     (
-        'virtual=192.0.2.10:80\n    scheduler=wrr # weighted\n    request="/a#b"\n    receive=ok#fine\n',
+        'virtual=192.0.2.10:80\n    scheduler=wrr # weighted\n    request="/a#b"\n    receive="ok#fine"\n',
         [],
+    ),
+    (
+        # ldirectord cuts every virtual-block line at its first '#': it would read /opt/check
+        "virtual=192.0.2.10:80\n    checkcommand=/opt/check#2\n    servicename=Shop#1 # c\n",
+        [
+            "t.cf:2:28: error: '#' inside a value (ldirectord cuts the line here and reads checkcommand=/opt/check); quote the value to keep the '#', or put a blank before a comment",
+            "t.cf:3:21: error: '#' inside a value (ldirectord cuts the line here and reads servicename=Shop); quote the value to keep the '#', or put a blank before a comment",
+        ],
+    ),
+    (
+        'virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 "a#b", "ok"#x\n',
+        [
+            "t.cf:2:40: error: '#' inside a value (ldirectord cuts the line here and reads real=10.0.0.5:80 gate 1 \"a#b\", \"ok\"); quote the value to keep the '#', or put a blank before a comment",
+        ],
     ),
     (
         "virtual=192.0.2.10:80\n    schedflags=sh-fallback,sh-prot\n",
@@ -494,12 +508,15 @@ def test_diagnostic(text, expected):
 
 
 def test_valid_text_with_hash_in_values_has_no_diagnostics():
+    # quoted values keep their '#' in a block; global lines keep it anyway (ldirectord too)
     cfg = parse_text(
-        'virtual=192.0.2.10:80\n    request="/a#b"\n    receive=ok#fine\n',
+        'callback=/usr/local/bin/cb#1\nvirtual=192.0.2.10:80\n    request="/a#b"\n'
+        '    receive="ok#fine"\n',
         "t.cf",
         resolver=RESOLVER,
     )
     assert (cfg.virtuals[0].check.request, cfg.virtuals[0].check.receive) == ("/a#b", "ok#fine")
+    assert cfg.callback == "/usr/local/bin/cb#1"
 
 
 def test_rendered_with_source_line_and_caret():

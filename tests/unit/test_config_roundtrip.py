@@ -108,3 +108,16 @@ def test_render_then_parse_gives_an_equal_model(text: str):
     again = parse_text(rendered, "gen.cf", resolver=RESOLVER, hostname=HOST)
     assert again == config
     assert dump_model(again) == json.loads(json.dumps(dump_model(config)))
+
+
+def test_global_values_with_hash_round_trip_through_a_virtual_block():
+    # a global value may hold '#' (ldirectord keeps it there); rendered into a block, it must
+    # be quoted, since a '#' glued to an unquoted value in a block is an error
+    text = (
+        "fallbackcommand=/bin/fb#1\nemailalert=ops#1@example.com\ntls_hostname=www#1.example\n"
+        "virtual=192.0.2.10:80\n    real=10.0.0.1:80 gate\n"
+    )
+    config = parse_text(text, "gen.cf", resolver=RESOLVER, hostname=HOST)
+    assert config.virtuals[0].check.tls_hostname == "www#1.example"
+    again = parse_text(render_config(config), "gen.cf", resolver=RESOLVER, hostname=HOST)
+    assert again == config

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthd.config.lexer import Blank, Directive, lex, split_lines, strip_comment
+from healthd.config.lexer import Blank, Directive, lex, split_lines, strip_comment, unquoted_hash
 
 
 def directives(text: str) -> list[Directive]:
@@ -41,6 +41,20 @@ def test_hash_inside_quotes_or_words_is_kept():
     assert strip_comment('"/a#b" # c') == ('"/a#b"', None)
     assert strip_comment("ab#c") == ("ab#c", None)
     assert strip_comment("#all") == ("", None)
+
+
+def test_unquoted_hash_is_found_outside_quotes_only():
+    assert unquoted_hash('"/a#b"') is None
+    assert unquoted_hash("/opt/check#2") == 10
+    assert unquoted_hash('"a#b", "c"#d') == 10
+
+
+def test_hash_glued_to_a_value_is_an_error_in_a_virtual_block_only():
+    lexed = lex("callback=/bin/cb#1\n    servicename=Shop#1\n", "t.cf")
+    assert [d.value for d in directives("callback=/bin/cb#1\n")] == ["/bin/cb#1"]
+    (diag,) = lexed.diagnostics
+    assert (diag.loc.line, diag.loc.col) == (2, 21)
+    assert diag.message.startswith("'#' inside a value (ldirectord cuts the line here and reads ")
 
 
 def test_unterminated_quote_is_an_error_at_the_quote():
