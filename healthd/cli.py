@@ -15,6 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from healthd import __version__
 
@@ -47,10 +48,19 @@ healthd verbs:     run (default: foreground, for systemd)  configtest  dump
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors exit 255, as ldirectord's do (argparse says 2,
+    which is the exit status of a configuration error)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
     parsers: dict[str, argparse.ArgumentParser] = {}
     for verb in COMMANDS:
-        parsers[verb] = argparse.ArgumentParser(prog=f"healthd {verb}", add_help=True)
+        parsers[verb] = _Parser(prog=f"healthd {verb}", add_help=True)
     fmt = ("yaml", "json")
     parsers["dump"].add_argument("--format", choices=fmt, default="yaml")
     parsers["status"].add_argument("--format", choices=("text", *fmt), default="text")
@@ -69,7 +79,7 @@ def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def _global_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="healthd",
         usage=USAGE,
         description="Health-checking controller for LVS/IPVS, compatible with ldirectord.cf.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,49 @@ def test_unknown_driver_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(verbs.DRIVER_ENV, "bogus")
     with pytest.raises(HealthdError, match="expected 'netlink' or 'fake'"):
         asyncio.run(verbs.open_driver())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-c", "x.cf", "dump", "--format", "xml"],
+        ["--bogus", "start"],
+        ["-t", "x.cf", "dump"],
+        ["-c", "x.cf", "y.cf", "status"],
+    ],
+)
+def test_usage_errors_exit_255_never_2(argv, capsys):
+    # 2 is a configuration error (the OCF agent reads it so); ldirectord's usage exit is 255
+    with pytest.raises(SystemExit) as exc:
+        cli.parse(argv)
+    assert exc.value.code == 255
+    assert capsys.readouterr().err.strip() != ""
+
+
+HEALTHD = str(Path(sys.executable).with_name("healthd"))  # the installed console script
+
+
+def test_console_script_version():
+    from healthd import __version__
+
+    done = subprocess.run([HEALTHD, "--version"], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (0, f"healthd {__version__}\n")
+
+
+def test_console_script_help_names_the_options_and_verbs():
+    done = subprocess.run([HEALTHD, "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    for word in ("-c CONFIG", "-t, --config-test", "--version", "configtest", "dump", "status"):
+        assert word in done.stdout
+
+
+def test_console_script_positional_config_and_verb(tmp_path):
+    cfg = tmp_path / "web.cf"
+    cfg.write_text("virtual=192.0.2.10:80\n\treal=192.0.2.11:80 gate\n")
+    done = subprocess.run(
+        [HEALTHD, str(cfg), "configtest"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout) == (
+        0,
+        f"{cfg}: configuration OK (1 virtual service, 1 real server)\n",
+    )
