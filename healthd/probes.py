@@ -193,6 +193,12 @@ class CombinedProbe:
         return result
 
 
+def run_limit(kind: str, spec: CheckSpec, timeout: float) -> float:
+    """Return how long one run of a check may take: ping makes `checkcount` attempts."""
+    # ldirectord: check_ping tries checkcount times, each ping bounded by checktimeout (§7)
+    return timeout * max(spec.checkcount, 1) if kind == "ping" else timeout
+
+
 def _single(kind: str, virtual: Virtual, real: Real, timeout: float, load: CheckFactory) -> Probe:
     """Build one check of `kind`; a check that cannot be built reports down every round."""
     try:
@@ -203,7 +209,7 @@ def _single(kind: str, virtual: Virtual, real: Real, timeout: float, load: Check
     except (ImportError, LookupError) as exc:
         # an unknown kind or a missing optional dependency (e.g. no MySQL driver installed)
         return ConstantProbe(kind, Result.down("check_unavailable", str(exc)))
-    return SingleProbe(kind, check, target(virtual, real), timeout)
+    return SingleProbe(kind, check, target(virtual, real), run_limit(kind, virtual.check, timeout))
 
 
 def build(virtual: Virtual, real: Real, load: CheckFactory) -> Probe | None:

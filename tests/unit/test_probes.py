@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from ipaddress import ip_address
 
 import pytest
 
 from checks.base import CheckOptionError, Result, UnknownCheckError
-from healthd import probes
+from healthd import logs, probes
 from healthd.model import CheckSpec, CheckType, Proto, Real, ServiceName, Virtual
+from healthd.scheduler import run_once
 
 
 def make_virtual(spec: CheckSpec, proto: Proto = Proto.TCP, port: int = 80, **kw) -> Virtual:
@@ -119,6 +121,54 @@ def test_build_passes_the_right_timeout():
     probe = probes.build(make_virtual(connect), make_virtual(connect).reals[0], rec)
     assert probe is not None
     assert probe.timeout == 3
+
+
+@pytest.mark.parametrize(
+    ("checktype", "proto"), [(CheckType.PING, Proto.TCP), (CheckType.CONNECT, Proto.UDP)]
+)
+def test_a_ping_probe_may_take_every_attempt(checktype, proto):
+    # ldirectord: checkcount pings of checktimeout each, so the run may take their sum
+    rec = Recorder()
+    spec = CheckSpec(checktype=checktype, checktimeout=2, checkcount=3, negotiatetimeout=17)
+    v = make_virtual(spec, proto=proto)
+    probe = probes.build(v, v.reals[0], rec)
+    assert probe is not None
+    assert probe.timeout == 6
+    assert rec.built == [("ping", rec.built[0][1], 2)]  # each attempt still waits checktimeout
+    assert rec.built[0][1]["checkcount"] == "3"
+
+
+def test_combined_udp_ping_attempts_bound_the_run():
+    spec = CheckSpec(
+        checktype=CheckType.COMBINED,
+        combined_every=2,
+        service=ServiceName.DNS,
+        checkcount=4,
+        checktimeout=1.5,
+        negotiatetimeout=3,
+    )
+    v = make_virtual(spec, proto=Proto.UDP)
+    probe = probes.build(v, v.reals[0], Recorder())
+    assert probe is not None
+    assert probe.timeout == 6  # four pings of 1.5 s outlast the 3 s dns negotiation
+
+
+async def test_ping_attempts_are_not_cut_at_one_checktimeout():
+    class SlowPing:
+        @classmethod
+        def from_options(cls, options, ctx):
+            return cls()
+
+        async def check(self, target):
+            await asyncio.sleep(0.3)  # a reply at the third of five attempts of 0.1 s
+            return Result.ok("echo reply (attempt 3/5)")
+
+    spec = CheckSpec(checktype=CheckType.PING, checktimeout=0.1, checkcount=5)
+    v = make_virtual(spec)
+    probe = probes.build(v, v.reals[0], lambda kind: SlowPing)  # type: ignore[arg-type,return-value]
+    assert probe is not None
+    result = await run_once(probe, logs.get_logger("test"), grace=0.05)
+    assert (result.up, result.detail) == (True, "echo reply (attempt 3/5)")
 
 
 def test_build_on_off_gives_no_probe_and_none_is_always_up():
