@@ -60,6 +60,14 @@ def test_system_resolver_localhost_and_services():
     r = SystemResolver()
     assert r.host("localhost", 4) == ip_address("127.0.0.1")
     assert r.service("not-a-service-name", "tcp") is None
+    # /etc/services (Debian's netbase, in .ci/packages.txt)
+    assert (r.service("http", "tcp"), r.service("domain", "udp")) == (80, 53)
+
+
+def test_service_names_resolve_through_etc_services_in_a_config():
+    cfg = parse_text("virtual=192.0.2.10:https\n    real=192.0.2.11:http masq\n", "t.cf")
+    assert cfg.virtuals[0].name == "tcp/192.0.2.10:443"
+    assert cfg.virtuals[0].reals[0].endpoint == "192.0.2.11:80"
 
 
 def test_localhost_resolves_in_a_config():
@@ -69,10 +77,22 @@ def test_localhost_resolves_in_a_config():
 
 
 async def test_load_async_runs_in_a_thread(tmp_path):
+    import threading
+
     from healthd.config import load_async
+
+    threads: list[int] = []
+
+    class Recording(SystemResolver):
+        def host(self, name, family):
+            threads.append(threading.get_ident())
+            return super().host(name, family)
 
     path = tmp_path / "a.cf"
     path.write_text("checkcount=2\nvirtual=localhost:80\n")
-    config, warnings = await load_async(str(path), hostname="lb1")
+    config, warnings = await load_async(str(path), resolver=Recording(), hostname="lb1")
     assert config.virtuals[0].name == "tcp/127.0.0.1:80"
     assert [w.severity for w in warnings] == ["warning"]
+    # the name lookup ran off the event loop's thread, so it cannot block the loop
+    assert threads
+    assert threading.get_ident() not in threads
