@@ -459,6 +459,7 @@ CASES = [
     ("virtual=\n", ["t.cf:1:1: error: 'virtual' needs an address:port or a firewall mark"]),
     ("virtual\n", ["t.cf:1:1: error: 'virtual' needs an address:port or a firewall mark"]),
     ("checktimeout\n", ["t.cf:1:1: error: 'checktimeout' needs a value (checktimeout=...)"]),
+    ("fallback=\n", ["t.cf:1:10: error: fallback needs an address"]),
     (
         "virtual=192.0.2.10:80\n    real=\n",
         ["t.cf:2:10: error: real needs an address and a forwarding method"],
