@@ -1,8 +1,10 @@
 """The daemon core: folds check results into health and keeps the IPVS table in line with it.
 
-Level-triggered: every health change, maintenance change and periodic resync recomputes the
-desired table (healthd.reconcile) and applies the plan against a fresh dump. Kernel errors
-are logged and retried at the next resync, never fatal. Signals, pid files and config
+Level-triggered and incremental: a health or maintenance change marks only its virtuals'
+services dirty, and the reconcile task plans those against the engine's cached view of the
+kernel table (kept current from each applied op). Start, reload and the periodic resync
+dump the kernel and plan everything, which repairs drift. Kernel errors are logged and
+retried (after a fresh dump), never fatal. Signals, pid files and config
 loading belong to healthd.daemon; the check library and the driver are injected.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 import checks
@@ -22,11 +25,29 @@ from healthd.clock import Clock, SystemClock
 from healthd.errors import DriverError
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import DelService, Op, ServiceKey, Table
+from healthd.ipvs.types import (
+    AddService,
+    DelService,
+    EditService,
+    Op,
+    ServiceEntry,
+    ServiceKey,
+    Table,
+)
 from healthd.model import Config, Real, Virtual
-from healthd.reconcile import desired_table, initial_health, is_up, owned_keys, plan, service_key
+from healthd.reconcile import (
+    desired_service,
+    desired_table,
+    initial_health,
+    is_up,
+    owned_keys,
+    plan,
+    plan_service,
+    service_key,
+    sort_ops,
+)
 from healthd.scheduler import Job, Scheduler, raise_nofile
-from healthd.state import Slots, apply_to, virtual_view
+from healthd.state import Slot, Slots, apply_in_place, virtual_view
 
 log = logs.get_logger("healthd.engine")
 
@@ -83,7 +104,11 @@ class Engine:
         self._fallback: dict[str, bool] = {}
         self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
         self._hostnames: dict[object, str | None] = {}
-        self._table = Table()
+        self._kernel: dict[ServiceKey, ServiceEntry] = {}  # the kernel table as last known
+        self._virtuals = _by_service(config)
+        self._dirty: set[ServiceKey] = set()  # services to plan at the next reconcile tick
+        self._stale = False  # an op failed: the cache may be wrong, dump before planning
+        self._wake = asyncio.Event()  # set when something is dirty
         self._queue: asyncio.Queue[tuple[Hashable, Result]] = asyncio.Queue()
         sink = lambda key, result: self._queue.put_nowait((key, result))  # noqa: E731
         self._lock = asyncio.Lock()
@@ -114,6 +139,7 @@ class Engine:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._consume(), name="engine outcomes")
+                tg.create_task(self._reconcile_loop(), name="engine reconcile")
                 tg.create_task(self._resync_loop(), name="engine resync")
                 tg.create_task(self._maintenance_loop(), name="engine maintenance")
                 tg.create_task(self._watch(), name="engine watch")
@@ -127,9 +153,10 @@ class Engine:
         await self._set_state("reloading")
         old = self.config
         actual = await self._dump()
-        fresh = initial_health(config, actual or self._table, now=self._now())
+        fresh = initial_health(config, actual or Table(self._kernel), now=self._now())
         self._retired |= owned_keys(old) - owned_keys(config)
         self.config = config
+        self._virtuals = _by_service(config)
         kept, added, removed = self._slots.install(config, fresh)
         self._forced &= self._slots.by_key.keys()
         old_commands = {v.name: v.fallbackcommand for v in old.virtuals}
@@ -154,7 +181,7 @@ class Engine:
         self._stop.set()
         await self.scheduler.aclose()
         async with self._lock:
-            present = self._table.services
+            present = self._kernel
             for virtual in self.config.virtuals:
                 key = service_key(virtual)
                 # ldirectord: cleanstop=no leaves the virtual exactly as it is (ld_stop)
@@ -169,7 +196,7 @@ class Engine:
         """Return the status view: every virtual, each real's health, last result, weight."""
         views = [
             virtual_view(
-                v, self._slots, self._forced, self._table, self._fallback.get(v.name, False)
+                v, self._slots, self._forced, self.table, self._fallback.get(v.name, False)
             )
             for v in self.config.virtuals
         ]
@@ -189,16 +216,22 @@ class Engine:
         return None
 
     async def _consume(self) -> None:
-        """Fold results into health; one reconcile per burst of results that changed health."""
+        """Fold results into health as they come; a transition only marks its services dirty.
+
+        Results never wait behind a reconcile: the reconcile task runs on its own and takes
+        everything that is dirty when it starts.
+        """
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            changed = False
             for key, result in batch:
-                changed |= await self._observe(key, result)
-            if changed:
-                await self._reconcile()
+                await self._observe(key, result)
+
+    def _mark(self, slot: Slot) -> None:
+        """Mark the services of a slot's virtuals for the next reconcile tick."""
+        self._dirty.update(slot.services)
+        self._wake.set()
 
     async def _observe(self, slot_id: Hashable, result: Result) -> bool:
         slot = self._slots.by_id.get(slot_id)  # type: ignore[call-overload]
@@ -214,6 +247,7 @@ class Engine:
                 await self._notify("on_result", virtual, real, result)
         if transition is None:
             return False
+        self._mark(slot)
         for virtual, real in slot.members:
             await self._transition(virtual, real, new, transition, result)
         return True
@@ -262,6 +296,7 @@ class Engine:
             new, transition = hl.force(slot.health, "maintenance", now=now)
             slot.health = new
             changed = True
+            self._mark(slot)
             for virtual, real in slot.members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="on"
@@ -272,13 +307,14 @@ class Engine:
             slot = self._slots.by_key[key]
             slot.health = hl.release(slot.health)
             changed = True
+            self._mark(slot)
             for virtual, real in slot.members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="off"
                 )
         self._forced = forced
-        if changed and reconcile:
-            await self._reconcile()
+        if changed and not reconcile:
+            self._wake.clear()  # the caller reconciles everything next
 
     async def _resolve(self, names: set[str]) -> Mapping[Any, str]:
         """Return reverse names of the reals, looked up once each (only when names exist)."""
@@ -297,7 +333,14 @@ class Engine:
     async def _resync_loop(self) -> None:
         while True:
             await self.clock.sleep(self.config.resync_interval)
-            await self._reconcile(periodic=True)
+            await self._reconcile(full=True, periodic=True)
+
+    async def _reconcile_loop(self) -> None:
+        """Reconcile whatever is dirty, once per wake-up; marks made meanwhile wait for the next."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._reconcile()
 
     async def _dump(self) -> Table | None:
         try:
@@ -307,34 +350,76 @@ class Engine:
             log.error(logs.IPVS_DUMP_FAILED, errno=exc.errno, detail=exc.message)  # noqa: TRY400
             return None
 
-    async def _reconcile(self, *, starting: bool = False, periodic: bool = False) -> None:
-        """Dump, plan against the desired table, apply; then run fallback changes."""
+    async def _reconcile(
+        self, *, full: bool = False, starting: bool = False, periodic: bool = False
+    ) -> None:
+        """Plan and apply the dirty services against the cache, or (full) all against a dump.
+
+        A full reconcile runs at start, reload, each resync, and after a failed op (the
+        cache may then be wrong); then the fallback changes of the virtuals planned.
+        """
         async with self._lock:
             start = self._now()
-            actual = await self._dump()
-            if actual is None:
-                self._changed_since_resync = True
-                return  # retried at the next resync
-            desired = desired_table(
-                self.config, self._slots, self._forced, actual=actual, starting=starting
-            )
-            ops = plan(desired, actual, owned=owned_keys(self.config, self._retired))
+            full = full or starting or self._stale
+            dirty, self._dirty = self._dirty, set()
+            if full:
+                actual = await self._dump()
+                if actual is None:
+                    self._dirty |= dirty
+                    self._stale = self._changed_since_resync = True
+                    return  # retried at the next resync
+                self._kernel = dict(actual.services)
+                ops = self._plan_full(starting)
+            else:
+                ops = self._plan_dirty(dirty)
             if periodic and ops and not self._changed_since_resync:
                 log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
-            table, failed = actual, False
-            for op in ops:
-                if await self._apply_op(op):
-                    table = apply_to(table, op)
-                else:
-                    failed = True
-            self._table = table
-            self._retired &= table.services.keys()
-            # what failed now is retried at the resync, and is not drift when it is
-            self._changed_since_resync = failed
+            failed = await self._apply_ops(ops)
+            # what failed is retried after a fresh dump: at the next tick or resync
+            self._stale = bool(failed)
+            self._dirty |= failed
+            self._retired &= self._kernel.keys()
+            # a change still pending or a failure still to retry is not drift at the resync
+            self._changed_since_resync = bool(self._dirty)
             elapsed = round((self._now() - start) * 1000, 1)
             level = log.info if ops else log.debug
             level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
-        await self._update_fallbacks()
+        virtuals = self.config.virtuals if full else _virtuals_of(self._virtuals, dirty)
+        await self._update_fallbacks(virtuals)
+
+    def _plan_full(self, starting: bool) -> list[Op]:
+        actual = Table(self._kernel)
+        desired = desired_table(
+            self.config, self._slots, self._forced, actual=actual, starting=starting
+        )
+        return plan(desired, actual, owned=owned_keys(self.config, self._retired))
+
+    def _plan_dirty(self, dirty: set[ServiceKey]) -> list[Op]:
+        ops: list[Op] = []
+        for key in dirty:
+            virtual = self._virtuals.get(key)
+            if virtual is None:
+                continue  # dropped by a reload, whose full reconcile dealt with it
+            have = self._kernel.get(key)
+            want = desired_service(
+                virtual,
+                self._slots,
+                self._forced,
+                actual_entry=have,
+                readdquiescent=self.config.readdquiescent,
+            )
+            ops.extend(plan_service(want, have, key))
+        return sort_ops(ops)
+
+    async def _apply_ops(self, ops: list[Op]) -> set[ServiceKey]:
+        """Apply ops in order, keeping the cache current; return the services an op failed in."""
+        failed: set[ServiceKey] = set()
+        for op in ops:
+            if await self._apply_op(op):
+                apply_in_place(self._kernel, op)
+            else:
+                failed.add(_op_service(op))
+        return failed
 
     async def _apply_op(self, op: Op) -> bool:
         try:
@@ -347,9 +432,9 @@ class Engine:
         log.info(logs.IPVS_OP_APPLIED, op=str(op))
         return True
 
-    async def _update_fallbacks(self) -> None:
+    async def _update_fallbacks(self, virtuals: Iterable[Virtual]) -> None:
         """Note each virtual whose 'no real is up' state changed: log, listeners, command."""
-        for virtual in self.config.virtuals:
+        for virtual in virtuals:
             active = not any(
                 is_up(virtual, real, self._slots, self._forced) for real in virtual.reals
             )
@@ -417,8 +502,28 @@ class Engine:
 
     @property
     def table(self) -> Table:
-        return self._table
+        return Table(dict(self._kernel))
 
     @property
     def fallback_active(self) -> Mapping[str, bool]:
         return self._fallback
+
+
+def _by_service(config: Config) -> dict[ServiceKey, Virtual]:
+    """Return each service's virtual (the last of a key wins, as in desired_table)."""
+    return {service_key(v): v for v in config.virtuals}
+
+
+def _virtuals_of(
+    virtuals: Mapping[ServiceKey, Virtual], keys: AbstractSet[ServiceKey]
+) -> list[Virtual]:
+    """Return the virtuals of these services in config order (so hooks run in a stable order)."""
+    return [v for k, v in virtuals.items() if k in keys]
+
+
+def _op_service(op: Op) -> ServiceKey:
+    if isinstance(op, AddService | EditService):
+        return op.service.key
+    if isinstance(op, DelService):
+        return op.key
+    return op.service

@@ -137,6 +137,25 @@ def desired_entry(
     return ServiceEntry(service_of(virtual), dests)
 
 
+def desired_service(
+    virtual: Virtual,
+    health: Mapping[CheckKey, Health],
+    forced_down: AbstractSet[CheckKey] = frozenset(),
+    *,
+    actual_entry: ServiceEntry | None,
+    starting: bool = False,
+    readdquiescent: bool = False,
+) -> ServiceEntry:
+    """Return what IPVS should hold now for one virtual, given its service as the kernel has it.
+
+    The per-service step of `desired_table`: the engine calls it for the virtuals whose
+    reals changed, against its cached view of the kernel (`actual_entry`).
+    """
+    present = actual_entry.dests.keys() if actual_entry is not None else frozenset()
+    up = {real: is_up(virtual, real, health, forced_down) for real in virtual.reals}
+    return desired_entry(virtual, up, present, readd=readdquiescent or starting)
+
+
 def desired_table(
     config: Config,
     health: Mapping[CheckKey, Health],
@@ -155,16 +174,15 @@ def desired_table(
     services: dict[ServiceKey, ServiceEntry] = {}
     for virtual in config.virtuals:
         key = service_key(virtual)
-        present = _dest_keys(actual, key)
-        up = {real: is_up(virtual, real, health, forced_down) for real in virtual.reals}
-        readd = config.readdquiescent or starting
-        services[key] = desired_entry(virtual, up, present, readd=readd)
+        services[key] = desired_service(
+            virtual,
+            health,
+            forced_down,
+            actual_entry=actual.services.get(key),
+            starting=starting,
+            readdquiescent=config.readdquiescent,
+        )
     return Table(services)
-
-
-def _dest_keys(table: Table, key: ServiceKey) -> AbstractSet[DestKey]:
-    entry = table.services.get(key)
-    return entry.dests.keys() if entry is not None else frozenset()
 
 
 def initial_health(config: Config, actual: Table, *, now: float = 0.0) -> dict[CheckKey, Health]:
@@ -237,6 +255,33 @@ def _sort_key(op: Op) -> tuple[int, tuple[str, int, int, int, int], tuple[int, i
     return (_phase(op), _service_order(op.service), _dest_order(dest))
 
 
+def sort_ops(ops: Iterable[Op]) -> list[Op]:
+    """Return ops in safe order: make before break, then by service and dest address."""
+    return sorted(ops, key=_sort_key)
+
+
+def plan_service(
+    desired: ServiceEntry | None, actual: ServiceEntry | None, key: ServiceKey
+) -> list[Op]:
+    """Return the ops that turn one service as `actual` holds it into `desired`, in safe order.
+
+    `desired` None deletes the service and its dests (the caller decides that it is owned).
+    The per-service step of `plan`: planning services one by one and merging with
+    `sort_ops` gives the full plan restricted to those services.
+    """
+    ops: list[Op] = []
+    if desired is not None:
+        if actual is None:
+            ops.append(AddService(desired.service))
+        elif actual.service != desired.service:
+            ops.append(EditService(desired.service))
+        ops.extend(_dest_ops(key, desired, actual))
+    elif actual is not None:
+        ops.extend(DelDest(key, dest) for dest in actual.dests)
+        ops.append(DelService(key))
+    return sort_ops(ops)
+
+
 def plan(desired: Table, actual: Table, *, owned: AbstractSet[ServiceKey]) -> list[Op]:
     """Return the ops that turn `actual` into `desired` for owned services, in safe order.
 
@@ -246,17 +291,11 @@ def plan(desired: Table, actual: Table, *, owned: AbstractSet[ServiceKey]) -> li
     """
     ops: list[Op] = []
     for key, want in desired.services.items():
-        have = actual.services.get(key)
-        if have is None:
-            ops.append(AddService(want.service))
-        elif have.service != want.service:
-            ops.append(EditService(want.service))
-        ops.extend(_dest_ops(key, want, have))
+        ops.extend(plan_service(want, actual.services.get(key), key))
     for key, have in actual.services.items():
         if key in owned and key not in desired.services:
-            ops.extend(DelDest(key, dest) for dest in have.dests)
-            ops.append(DelService(key))
-    return sorted(ops, key=_sort_key)
+            ops.extend(plan_service(None, have, key))
+    return sort_ops(ops)
 
 
 def owned_keys(config: Config, created: Iterable[ServiceKey] = ()) -> frozenset[ServiceKey]:

@@ -23,6 +23,7 @@ from healthd.ipvs.types import (
     EditService,
     Op,
     ServiceEntry,
+    ServiceKey,
     Table,
 )
 from healthd.model import Config, Real, Virtual
@@ -40,6 +41,7 @@ class Slot:
     members: list[Member]
     health: hl.Health
     probe: probes.Probe | None = None
+    services: tuple[ServiceKey, ...] = ()  # the services its members are in, to mark dirty
 
 
 class Slots(Mapping[hl.CheckKey, hl.Health]):
@@ -69,6 +71,7 @@ class Slots(Mapping[hl.CheckKey, hl.Health]):
             if slot is None:
                 slot = Slot(next(self._ids), key, members, fresh[key])
             slot.members = members
+            slot.services = tuple(dict.fromkeys(service_key(v) for v, _ in members))
             slots[key] = slot
         kept = len(slots.keys() & old.keys())
         gone = len(old) - kept
@@ -78,8 +81,18 @@ class Slots(Mapping[hl.CheckKey, hl.Health]):
 
 
 def apply_to(table: Table, op: Op) -> Table:
-    """Return `table` as the kernel holds it after `op` succeeded (for the status view)."""
+    """Return `table` as the kernel holds it after `op` succeeded (a new table)."""
     services = dict(table.services)
+    apply_in_place(services, op)
+    return Table(services)
+
+
+def apply_in_place(services: dict[ServiceKey, ServiceEntry], op: Op) -> None:
+    """Update `services` to what the kernel holds after `op` succeeded (the engine's cache).
+
+    Costs one service's dests, not the table: entries are replaced, never mutated, so a
+    shallow copy of `services` is a consistent snapshot.
+    """
     match op:
         case AddService(service=s) | EditService(service=s):
             old = services.get(s.key)
@@ -91,7 +104,6 @@ def apply_to(table: Table, op: Op) -> Table:
         case DelDest(service=k, key=dk) if k in services:
             dests = {key: d for key, d in services[k].dests.items() if key != dk}
             services[k] = ServiceEntry(services[k].service, dests)
-    return Table(services)
 
 
 def result_view(result: Result | None) -> dict[str, object] | None:

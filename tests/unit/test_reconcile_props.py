@@ -2,7 +2,8 @@
 
 From any starting table (foreign services included) the plan converges on the desired table
 for owned services, leaves every other service untouched, is empty when run again, keeps its
-ordering invariants, and never deletes a quiescent real's destination.
+ordering invariants, and never deletes a quiescent real's destination. Planned service by
+service (the engine's incremental path), it is the full plan restricted to those services.
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ from healthd.ipvs.types import (
     Table,
 )
 from healthd.model import CheckSpec, CheckType, Config, Fallback, Forward, Proto, Real, Virtual
-from healthd.reconcile import desired_table, owned_keys, plan, real_dest, service_key
+from healthd.reconcile import (
+    desired_service,
+    desired_table,
+    owned_keys,
+    plan,
+    plan_service,
+    real_dest,
+    service_key,
+    sort_ops,
+)
 
 V4 = [ip_address(f"198.51.100.{i}") for i in range(1, 5)]
 V6 = [ip_address(f"2001:db8::{i}") for i in range(1, 5)]
@@ -243,3 +253,45 @@ def test_desired_tables_converge_and_never_delete_quiescent_reals(cfg, data):
         real_keys = {real_dest(v, r).key for r in v.reals}
         deleted = {op.key for op in ops if isinstance(op, DelDest) and op.service == service_key(v)}
         assert not deleted & real_keys, "a quiescent real's destination was deleted"
+
+
+# --- planning service by service ------------------------------------------------------------
+
+
+@settings(deadline=None, max_examples=100)
+@given(desired=tables(), actual=tables(), extra=st.sets(service_keys, max_size=3), data=st.data())
+def test_planning_dirty_services_one_by_one_equals_the_full_plan_restricted(
+    desired, actual, extra, data
+):
+    owned = frozenset(desired.services) | frozenset(extra)
+    full = plan(desired, actual, owned=owned)
+    candidates = sorted(owned | set(actual.services), key=str)
+    dirty = data.draw(st.lists(st.sampled_from(candidates), unique=True)) if candidates else []
+    merged: list[Op] = []
+    for key in dirty:
+        if key not in owned:
+            continue  # the engine marks only its own virtuals' services
+        ops = plan_service(desired.services.get(key), actual.services.get(key), key)
+        assert ops == [op for op in full if _service_of(op) == key], str(key)
+        merged.extend(ops)
+    assert sort_ops(merged) == [op for op in full if _service_of(op) in set(dirty)]
+
+
+@settings(deadline=None, max_examples=50)
+@given(cfg=configs(), data=st.data())
+def test_desired_service_is_the_desired_table_entry(cfg, data):
+    actual = data.draw(kernels(cfg))
+    keys = sorted({check_key(v, r) for v in cfg.virtuals for r in v.reals}, key=str)
+    health = {k: initial(data.draw(st.booleans())) for k in keys}
+    starting = data.draw(st.booleans())
+    table = desired_table(cfg, health, actual=actual, starting=starting)
+    for v in cfg.virtuals:
+        key = service_key(v)
+        entry = desired_service(
+            v,
+            health,
+            actual_entry=actual.services.get(key),
+            starting=starting,
+            readdquiescent=cfg.readdquiescent,
+        )
+        assert entry == table.services[key]
