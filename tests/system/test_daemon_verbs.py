@@ -344,3 +344,47 @@ def test_restart_and_try_restart(tmp_path, env, backend):
     finally:
         assert healthd(env, str(cfg), "stop").returncode == 0
     assert healthd(env, str(cfg), "status").returncode == 3
+
+
+def test_debug_stays_in_front_with_debug_lines_and_answers_force_reload(tmp_path, env, backend):
+    cfg = tmp_path / "dbg.cf"
+    cfg.write_text(config_text(tmp_path, [backend.port]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "healthd", "-d", str(cfg), "start"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: healthd(env, str(cfg), "status").returncode == 0)
+        assert proc.poll() is None  # -d: the started process is the daemon, in the foreground
+        st = healthd(env, str(cfg), "status")
+        assert st.stderr == f"ldirectord for {cfg} is running with pid: {proc.pid}\n"
+        assert not (tmp_path / "ldirectord.dbg.cf.pid").exists()  # as ldirectord -d: none
+        wait_for(lambda: reals(env, cfg)[f"127.0.0.1:{backend.port}"]["up"])
+        assert healthd(env, str(cfg), "force-reload").returncode == 0  # HUP, as reload
+        wait_for(lambda: _reloads(env, cfg) == 1)
+        assert healthd(env, str(cfg), "stop").returncode == 0
+        assert proc.wait(timeout=DEADLINE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        proc.stderr.close()
+    assert not (tmp_path / "healthd.log").exists()  # -d ignores logfile=, as ldirectord
+    # readable console lines on stderr, at debug level: every check result is there
+    results = [line for line in err.splitlines() if "check.result" in line]
+    assert results, err
+    assert all("[debug" in line for line in results)
+    assert f"real=127.0.0.1:{backend.port}" in results[0]
+    assert not err.lstrip().startswith("{")  # not JSON
+    assert "daemon.reloading" in err
+    assert "trigger=signal" in err
+
+
+def _reloads(env: dict[str, str], cfg: Path) -> object:
+    proc = healthd(env, str(cfg), "status", "--format", "json")
+    return json.loads(proc.stdout).get("daemon", {}).get("reloads")
