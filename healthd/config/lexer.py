@@ -92,7 +92,10 @@ def strip_comment(value: str) -> tuple[str, int | None]:
 
 
 def unquoted_hash(value: str) -> int | None:
-    """Return the offset of the first `#` outside double quotes in a value, or None."""
+    """Return the offset of the first `#` outside double quotes in a value, or None.
+
+    The parser rejects such a `#` in a virtual block, where ldirectord cuts the line at it.
+    """
     quoted = False
     for i, ch in enumerate(value):
         if ch == '"':
@@ -159,18 +162,5 @@ def _lex_rest(
     value, open_quote = strip_comment(value)
     if open_quote is not None:
         _error(out, number, value_col + open_quote, 1, 'unterminated string (missing closing ")')
-        return
-    glued = unquoted_hash(value) if indented else None
-    if glued is not None:
-        # ldirectord: s/#.*// on every virtual-block line, so it silently reads a shorter value
-        _error(
-            out,
-            number,
-            value_col + glued,
-            1,
-            f"'#' inside a value (ldirectord cuts the line here and reads "
-            f"{key}={value[:glued]}); quote the value to keep the '#', or put a blank "
-            "before a comment",
-        )
         return
     out.items.append(Directive(key, value, loc, value_col, indented))

@@ -15,7 +15,7 @@ from typing import Final
 
 from healthd.config import addresses as a
 from healthd.config import values as v
-from healthd.config.lexer import Blank, Directive, Lexed
+from healthd.config.lexer import Blank, Directive, Lexed, unquoted_hash
 from healthd.errors import Diagnostic
 from healthd.location import Location
 
@@ -213,6 +213,8 @@ def _directive(raw: RawConfig, d: Directive, block: RawVirtual | None) -> None:
     if d.key in REMOVED:
         _error(raw, d.loc, REMOVED[d.key])
         return
+    if block is not None and _glued_hash(raw, d):
+        return
     spec = SPECS.get(d.key)
     if spec is None:
         _unknown(raw, d)
@@ -240,6 +242,22 @@ def _directive(raw: RawConfig, d: Directive, block: RawVirtual | None) -> None:
         block.reals.append((value, d))
     else:
         _store(raw, d, value, block.settings)
+
+
+def _glued_hash(raw: RawConfig, d: Directive) -> bool:
+    """Report a `#` glued to an unquoted value in a virtual block; return whether found."""
+    at = unquoted_hash(d.value or "")
+    if at is None:
+        return False
+    # ldirectord: s/#.*// on every virtual-block line, so it silently reads a shorter value
+    _error(
+        raw,
+        d.span(at, 1),
+        f"'#' inside a value (ldirectord cuts the line here and reads {d.key}="
+        f"{(d.value or '')[:at]}); quote the value to keep the '#', or put a blank before a "
+        "comment",
+    )
+    return True
 
 
 def _unknown(raw: RawConfig, d: Directive) -> None:

@@ -216,6 +216,13 @@ CASES = [
         ],
     ),
     (
+        # after a blank line the block has ended: the line's real problem is its indentation
+        "virtual=192.0.2.10:80\n\n    checkcommand=/opt/check#2\n",
+        [
+            "t.cf:3:5: error: indented 'checkcommand' outside a virtual block (the blank line 2 ended the virtual block of line 1)",
+        ],
+    ),
+    (
         'virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate 1 "a#b", "ok"#x\n',
         [
             "t.cf:2:40: error: '#' inside a value (ldirectord cuts the line here and reads real=10.0.0.5:80 gate 1 \"a#b\", \"ok\"); quote the value to keep the '#', or put a blank before a comment",
