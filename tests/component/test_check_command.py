@@ -254,3 +254,24 @@ def test_on_and_off_are_reported_without_checking():
         ("up", "checktype=on"),
         ("unchecked", "checktype=off"),
     ]
+
+
+async def test_check_never_loads_an_ipvs_driver(aiohttp_server, tmp_path):
+    # the operator's "why is this real down?" must not touch the kernel table: not even the
+    # modules that could (the netlink driver, pyroute2, the in-memory driver) are loaded
+    good = await backend(aiohttp_server)
+    cf = write_cf(tmp_path, good.port)
+    code = (
+        "import sys\n"
+        "from healthd import cli\n"
+        f"rc = cli.main(['-c', {str(cf)!r}, 'check'])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('healthd.ipvs.netlink',"
+        " 'healthd.ipvs.fake', 'healthd.engine', 'pyroute2')))\n"
+        "print('RESULT', rc, loaded)\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().splitlines()[-1] == "RESULT 0 []"
