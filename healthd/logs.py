@@ -83,7 +83,12 @@ def _renderers(console: bool) -> list[Processor]:
     return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
 
 
-def _handler(debug: bool, logfile: str | None, console: bool) -> logging.Handler:
+SYSLOG_SOCKET: Final = "/dev/log"
+
+
+def _handler(
+    debug: bool, logfile: str | None, console: bool, syslog_socket: str = SYSLOG_SOCKET
+) -> logging.Handler:
     """Return the stdlib handler for the chosen destination (ldirectord.md §11.1)."""
     if debug or not logfile:
         stream: TextIO = sys.stderr if console else sys.stdout
@@ -97,7 +102,8 @@ def _handler(debug: bool, logfile: str | None, console: bool) -> logging.Handler
             return logging.StreamHandler(sys.stderr)  # reported once configured
     try:
         return logging.handlers.SysLogHandler(
-            address="/dev/log", facility=logging.handlers.SysLogHandler.facility_names[logfile]
+            address=syslog_socket,
+            facility=logging.handlers.SysLogHandler.facility_names[logfile],
         )
     except (OSError, KeyError):
         return logging.StreamHandler(sys.stderr)
@@ -109,7 +115,12 @@ def is_syslog(logfile: str | None) -> bool:
 
 
 def configure(
-    debug: bool, logfile: str | None, json: bool | None = None, *, cache: bool = False
+    debug: bool,
+    logfile: str | None,
+    json: bool | None = None,
+    *,
+    cache: bool = False,
+    syslog_socket: str = SYSLOG_SOCKET,
 ) -> None:
     """Route structlog through one stdlib handler chosen from -d, `logfile=` and the terminal.
 
@@ -118,7 +129,7 @@ def configure(
     json: None decides by whether stderr is a terminal; True/False forces the format on the
     standard streams. cache=True caches loggers on first use: a small saving in production
     that defeats structlog.testing.capture_logs, so it is off by default (the hot path, the
-    probes, binds its logger once anyway).
+    probes, binds its logger once anyway). syslog_socket is the local syslog daemon's socket.
     """
     if debug:
         console = True
@@ -126,7 +137,7 @@ def configure(
         console = False
     else:
         console = sys.stderr.isatty() if json is None else not json
-    handler = _handler(debug, logfile, console)
+    handler = _handler(debug, logfile, console, syslog_socket)
     if isinstance(handler, logging.handlers.SysLogHandler):
         renderers: list[Processor] = [
             structlog.processors.format_exc_info,
@@ -160,7 +171,7 @@ def configure(
     )
     fell_back = type(handler) is logging.StreamHandler and bool(logfile) and not debug
     if fell_back and is_syslog(logfile):
-        get_logger().warning(LOG_SYSLOG_FAILED, path="/dev/log", facility=logfile)
+        get_logger().warning(LOG_SYSLOG_FAILED, path=syslog_socket, facility=logfile)
     elif fell_back:
         get_logger().warning(LOG_FILE_FAILED, path=logfile)
 

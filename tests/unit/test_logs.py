@@ -6,7 +6,9 @@ import ast
 import json
 import logging
 import logging.handlers
+import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,6 +141,27 @@ def test_facility_goes_to_syslog_or_falls_back_with_a_warning(capsys):
         assert handler.facility == logging.handlers.SysLogHandler.LOG_LOCAL0
     else:
         assert "log.syslog_unavailable" in capsys.readouterr().err
+
+
+def test_facility_lines_reach_the_syslog_socket(tmp_path):
+    # a stand-in for the syslog daemon: a datagram socket where /dev/log would be
+    path = str(tmp_path / "log")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(path)
+        daemon.settimeout(1)
+        logs.configure(False, "local0", syslog_socket=path)
+        log = logs.get_logger("healthd.test")
+        log.debug(logs.CHECK_RESULT, real="198.51.100.1:80")  # below info: not sent
+        log.info(logs.REAL_DOWN, virtual="tcp/192.0.2.10:80", real="198.51.100.1:80", failures=3)
+        log.error(logs.IPVS_APPLY_FAILED, op="add-dest", errno=1)
+        first = daemon.recv(4096).decode()
+        second = daemon.recv(4096).decode()
+    # <facility * 8 + severity>: local0 is 16; info is 6, error 3
+    assert first.startswith(f"<134>healthd[{os.getpid()}]: event=real.down ")
+    assert "virtual=tcp/192.0.2.10:80" in first
+    assert "real=198.51.100.1:80" in first
+    assert "failures=3" in first
+    assert second.startswith(f"<131>healthd[{os.getpid()}]: event=ipvs.apply_failed ")
 
 
 def test_an_unwritable_logfile_falls_back_to_stderr(tmp_path, capsys):
