@@ -11,11 +11,19 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.checks.servers import Process, ServerError, free_port, listening_tcp, world_readable_dir
+from tests.checks.servers import (
+    START_TIMEOUT,
+    Process,
+    ServerError,
+    free_port,
+    listening_tcp,
+    world_readable_dir,
+)
 
 USER = "healthd"
 PASSWORD = "pg-s3cret"
@@ -79,8 +87,21 @@ def postgres() -> Iterator[Postgres]:
 
 
 def _create_database(bindir: Path, d: Path, port: int) -> None:
+    """Create the test database, retrying while the server is still starting up.
+
+    postgres listens before it accepts logins: until recovery ends it answers "the database
+    system is starting up".
+    """
     env = dict(os.environ, PGPASSWORD=PASSWORD)
-    subprocess.run(
-        [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE],
-        check=True, capture_output=True, env=env, cwd=d,
-    )  # fmt: skip
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        done = subprocess.run(
+            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE],
+            capture_output=True, env=env, cwd=d,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return
+        error = done.stderr.decode(errors="replace").strip()
+        if "starting up" not in error or time.monotonic() > deadline:
+            raise ServerError(f"createdb failed: {error}")
+        time.sleep(0.1)
