@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from checks.base import Check, CheckContext, CheckOptionError, Result, Target
-from healthd.model import CheckSpec, CheckType, Proto, Real, ServiceName, Virtual
+from healthd.errors import Diagnostic
+from healthd.model import CheckSpec, CheckType, Config, Proto, Real, ServiceName, Virtual
 
 CheckFactory = Callable[[str], type[Check]]
 
@@ -39,6 +40,9 @@ SERVICE_PORTS: Final[Mapping[ServiceName, int]] = {
     ServiceName.SIP: 5060,
     ServiceName.PGSQL: 5432,
 }
+
+# what a missing optional check package is fixed with
+INSTALL_HINT: Final = "(the check libraries: pip install 'healthd[protocols]')"
 
 # ldirectord: the combined counter starts high so the first round negotiates (l.2920)
 _COMBINED_START: Final = 999999
@@ -231,3 +235,21 @@ def build(virtual: Virtual, real: Real, load: CheckFactory) -> Probe | None:
     negotiating = spec.checktype is CheckType.NEGOTIATE
     timeout = spec.negotiatetimeout if negotiating else spec.checktimeout
     return _single(found[0], virtual, real, timeout, load)
+
+
+def validate(config: Config, load: CheckFactory) -> list[Diagnostic]:
+    """Load every check kind the configuration runs; report each one that cannot be loaded.
+
+    A missing optional package (a database driver, the LDAP client) is an error at the
+    virtual's line, so healthd refuses the configuration instead of failing at the first
+    check. Check options are not judged here: a check that refuses its options keeps its
+    reals down at run time (reason `config_error`), as ldirectord does.
+    """
+    found: list[Diagnostic] = []
+    for virtual in config.virtuals:
+        for kind in kinds(virtual):
+            try:
+                load(kind)
+            except (ImportError, LookupError) as exc:
+                found.append(Diagnostic(virtual.loc, f"{exc} {INSTALL_HINT}"))
+    return found

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import socket
 
+import checks
+from healthd import probes
 from healthd.config.build import build
 from healthd.config.dump import dump_model, render_config
 from healthd.config.lexer import lex, split_lines
@@ -61,6 +63,12 @@ def parse_text_with_warnings(
     # ldirectord: $HOSTNAME, else uname -n (for the ftp and sip login defaults)
     hostname = hostname or os.environ.get("HOSTNAME") or socket.gethostname()
     config, found = build(raw, resolver or SystemResolver(), hostname)
+    if config is not None:
+        # every check is built once here, so a missing optional package is an error at its
+        # virtual's line rather than a failure at the first check
+        found = [*found, *probes.validate(config, checks.load)]
+        if any(d.severity == "error" for d in found):
+            config = None
     unique = list(dict.fromkeys(found))  # a global setting may fail once per virtual
     diagnostics = _cap(sorted(unique, key=_order))
     if config is None:
