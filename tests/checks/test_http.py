@@ -1,4 +1,4 @@
-"""service=http/https/http_proxy against real aiohttp servers on 127.0.0.1 and ::1."""
+"""service=http/https/http_proxy against real aiohttp servers and tinyproxy on 127.0.0.1 and ::1."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aiohttp import web
 from checks.base import CheckContext, CheckOptionError, Reason, Status
 from checks.http import MAX_BODY, HTTPCheck, HTTPProxyCheck, HTTPSCheck, aclose, new_session
 from tests.checks._support import SNIRecorder, ctx, make_target
+from tests.checks.servers.tinyproxy import tinyproxy
 
 
 def http(options: Mapping[str, str] | None = None, timeout: float = 2.0) -> HTTPCheck:
@@ -365,6 +366,37 @@ async def test_http_proxy_refused_and_timeout(host, closed_port, silent_port) ->
     check = HTTPProxyCheck.from_options(options, ctx(0.3))
     assert (await check.check(make_target(host, closed_port))).reason == Reason.REFUSED
     assert (await check.check(make_target(host, silent_port))).reason == Reason.TIMEOUT
+
+
+def _url(host: str, port: int, path: str) -> str:
+    return f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
+
+
+async def test_http_proxy_through_tinyproxy_is_up(host, backend, tmp_path) -> None:
+    app, port = backend
+    options = {"request": _url(host, port, "/status"), "receive": "alive on /status"}
+    with tinyproxy(host, tmp_path) as proxy_port:
+        result = await HTTPProxyCheck.from_options(options, ctx()).check(
+            make_target(host, proxy_port)
+        )
+    assert (result.status, result.reason) == (Status.UP, Reason.OK)
+    assert [request.path for request in app.seen] == ["/status"]
+    assert "tinyproxy" in app.seen[0].headers.get("Via", "")  # it came through the proxy
+
+
+async def test_http_proxy_through_tinyproxy_mismatches(host, backend, closed_port, tmp_path):
+    _, port = backend
+    cases = [
+        ({"request": _url(host, port, "/fail")}, Reason.STATUS_MISMATCH),
+        ({"request": _url(host, port, "/"), "receive": "no such text"}, Reason.BODY_MISMATCH),
+        # the proxy cannot reach the origin and answers 5xx itself
+        ({"request": _url(host, closed_port, "/")}, Reason.STATUS_MISMATCH),
+    ]
+    with tinyproxy(host, tmp_path) as proxy_port:
+        for options, reason in cases:
+            check = HTTPProxyCheck.from_options(options, ctx())
+            result = await check.check(make_target(host, proxy_port))
+            assert (result.status, result.reason) == (Status.DOWN, reason), options
 
 
 @pytest.mark.parametrize("request_option", ["/", "status.html", "ftp://example.com/"])
