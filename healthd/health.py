@@ -135,6 +135,17 @@ class CheckKey:
     rise: int = 1
     checkinterval: float = 10.0
     virtual: str | None = None
+    _hash: int = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # a key is hashed on every slot, maintenance and reconcile lookup; its CheckSpec
+        # makes that the cost of ~20 fields each time, so hash once
+        fields = (self.address, self.port, self.protocol, self.check, self.failurecount)
+        rest = (self.rise, self.checkinterval, self.virtual)
+        object.__setattr__(self, "_hash", hash((*fields, *rest)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         host = f"[{self.address}]" if self.address.version == 6 else str(self.address)

@@ -7,7 +7,8 @@ dumps the kernel, calls these, and hands the ops to a driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
 from healthd.health import CheckKey, Health, check_key, initial, pairs
@@ -121,16 +122,24 @@ def desired_entry(
     readd: bool,
 ) -> ServiceEntry:
     """Return one virtual's service with the dests its reals' states call for."""
+    return _entry(virtual, [up[real] for real in virtual.reals], present, readd=readd)
+
+
+def _entry(
+    virtual: Virtual, up: Sequence[bool], present: AbstractSet[DestKey], *, readd: bool
+) -> ServiceEntry:
+    # `up` follows virtual.reals: a list, as hashing Real values costs more than the rest
     dests: dict[DestKey, Dest] = {}
+    each = [real_dest(virtual, real) for real in virtual.reals]
     # up reals first, so when two reals map to one dest (gate reals on several ports) an up
     # one wins; then quiescent down reals at weight 0 where they are kept
-    for real in virtual.reals:
-        if up[real]:
-            dests.setdefault(real_dest(virtual, real).key, real_dest(virtual, real))
-    for real in virtual.reals:
-        quiet = real_dest(virtual, real, weight=0)
-        if not up[real] and virtual.quiescent and (readd or quiet.key in present):
-            dests.setdefault(quiet.key, quiet)
+    for dest, is_on in zip(each, up, strict=True):
+        if is_on:
+            dests.setdefault(dest.key, dest)
+    if virtual.quiescent:
+        for dest, is_on in zip(each, up, strict=True):
+            if not is_on and (readd or dest.key in present) and dest.key not in dests:
+                dests[dest.key] = dataclasses.replace(dest, weight=0)
     fallback = fallback_dest(virtual)
     if fallback is not None and not any(d.weight > 0 for d in dests.values()):
         dests[fallback.key] = fallback  # the fallback stands in for a down real at its key
@@ -152,8 +161,8 @@ def desired_service(
     reals changed, against its cached view of the kernel (`actual_entry`).
     """
     present = actual_entry.dests.keys() if actual_entry is not None else frozenset()
-    up = {real: is_up(virtual, real, health, forced_down) for real in virtual.reals}
-    return desired_entry(virtual, up, present, readd=readdquiescent or starting)
+    up = [is_up(virtual, real, health, forced_down) for real in virtual.reals]
+    return _entry(virtual, up, present, readd=readdquiescent or starting)
 
 
 def desired_table(
