@@ -7,6 +7,7 @@ from ipaddress import ip_address
 
 import pytest
 
+import checks
 from checks.base import CheckOptionError, Result, UnknownCheckError
 from healthd import logs, probes
 from healthd.model import CheckSpec, CheckType, Proto, Real, ServiceName, Virtual
@@ -245,3 +246,24 @@ async def test_an_unusable_check_reports_down_every_round():
     result = await probe.run()
     assert result.reason == "config_error"
     assert "receive" in result.detail
+
+
+# ldirectord §8.1: each service's default check port
+LDIRECTORD_PORTS = {
+    "ftp": 21, "smtp": 25, "dns": 53, "http": 80, "pop": 110, "nntp": 119, "imap": 143,
+    "ldap": 389, "https": 443, "submission": 587, "ldaps": 636, "imaps": 993, "pops": 995,
+    "oracle": 1521, "radius": 1812, "http_proxy": 3128, "mysql": 3306, "sip": 5060,
+    "pgsql": 5432,
+}  # fmt: skip
+
+
+def test_service_default_ports_are_ldirectords_and_the_checks_agree():
+    assert {str(s): p for s, p in probes.SERVICE_PORTS.items()} == LDIRECTORD_PORTS
+    for service in ServiceName:
+        if service is ServiceName.NONE:
+            continue
+        declared = getattr(checks.load(str(service)), "default_port", None)
+        # simpletcp has no default port (0); http/https/http_proxy declare none
+        assert declared in (None, LDIRECTORD_PORTS.get(str(service), 0)), service
+        v = make_virtual(CheckSpec(service=service), real=Real(ip_address("198.51.100.5"), 0))
+        assert probes.check_port(v, v.reals[0]) == LDIRECTORD_PORTS.get(str(service), 0)
