@@ -1,38 +1,18 @@
 """checktype=external: run `checkcommand` with ldirectord's four arguments; exit 0 means up.
 
 No shell; the command runs in its own session (process group), and the whole group is killed
-on timeout, so a check script's children cannot outlive it.
+on timeout, so a check script's children cannot outlive it (see checks._process).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Self
 
-from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
-
-STDERR_LIMIT: Final = 4096  # bytes of stderr kept for the detail; the rest is drained
-KILL_GRACE: Final = 0.5  # seconds between SIGTERM and SIGKILL to the process group
-
-
-def arguments(target: Target) -> list[str]:
-    """Return ldirectord's arguments: <vip or fwmark> <vport or 0> <rip> <rport>."""
-    # ldirectord: IPv6 addresses are passed in brackets; fwmark services pass the mark.
-    if target.virtual_address is None:
-        vip = str(target.fwmark)
-    else:
-        vip = _bracket(str(target.virtual_address), target.virtual_address.version)
-    rip = _bracket(str(target.address), target.address.version)
-    return [vip, str(target.virtual_port), rip, str(target.real_port)]
-
-
-def _bracket(text: str, version: int) -> str:
-    return f"[{text}]" if version == 6 else text
+from checks import _process
+from checks._process import arguments as arguments
+from checks.base import CheckContext, CheckOptionError, Result, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,70 +33,4 @@ class ExternalCheck:
 
     async def check(self, target: Target) -> Result:
         """Run the command once and map its exit status to a Result."""
-        sw = timed()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self.command,
-                *arguments(target),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            return sw.down(Reason.EXEC_FAILED, f"cannot run {self.command}: {exc.strerror or exc}")
-        try:
-            async with asyncio.timeout(self.timeout):
-                stderr = await _read_stderr(proc)
-                code = await proc.wait()
-        except TimeoutError:
-            await _kill_group(proc)
-            return sw.down(Reason.TIMEOUT, f"{self.command} killed after {self.timeout:g}s")
-        except BaseException:
-            await _kill_group(proc)  # cancelled by the scheduler: leave no process behind
-            raise
-        if code == 0:
-            return sw.up("exit 0")
-        return sw.down(Reason.EXIT_STATUS, _describe(code, stderr))
-
-
-async def _read_stderr(proc: asyncio.subprocess.Process) -> bytes:
-    """Read stderr to EOF, keeping only the first STDERR_LIMIT bytes."""
-    assert proc.stderr is not None
-    kept = b""
-    while chunk := await proc.stderr.read(65536):
-        if len(kept) < STDERR_LIMIT:
-            kept += chunk[: STDERR_LIMIT - len(kept)]
-    return kept
-
-
-def _describe(code: int, stderr: bytes) -> str:
-    text = f"killed by signal {_signame(-code)}" if code < 0 else f"exit {code}"
-    first = stderr.decode("utf-8", "replace").strip().splitlines()
-    return f"{text}: {first[0].strip()}" if first else text
-
-
-def _signame(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
-
-
-async def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM the command's process group, then SIGKILL it if the command lingers."""
-    # The command is a session leader (start_new_session), so its pgid equals its pid.
-    _signal_group(proc.pid, signal.SIGTERM)
-    try:
-        async with asyncio.timeout(KILL_GRACE):
-            await proc.wait()
-    except TimeoutError:
-        pass
-    # Children that ignored SIGTERM (or the leader itself) get SIGKILL.
-    _signal_group(proc.pid, signal.SIGKILL)
-    await proc.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+        return await _process.run([self.command, *arguments(target)], self.timeout, self.command)

@@ -7,13 +7,12 @@ exit meaning, but a crash or a hang cannot take the daemon with it, and edits ap
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final, Self
 
-from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
-from checks.external import _describe, _kill_group, _read_stderr, arguments
+from checks import _process
+from checks.base import CheckContext, CheckOptionError, Result, Target
 
 PERL: Final = "perl"
 DIED: Final = 255  # the wrapper's exit status when the file dies (or does not compile)
@@ -65,33 +64,5 @@ class ExternalPerlCheck:
 
     async def check(self, target: Target) -> Result:
         """Run the file once in its own process group, killed with its children on timeout."""
-        sw = timed()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                PERL,
-                "-w",
-                "-e",
-                WRAPPER,
-                "--",
-                self.path,
-                *arguments(target),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            return sw.down(Reason.EXEC_FAILED, f"cannot run {PERL}: {exc.strerror or exc}")
-        try:
-            async with asyncio.timeout(self.timeout):
-                stderr = await _read_stderr(proc)
-                code = await proc.wait()
-        except TimeoutError:
-            await _kill_group(proc)
-            return sw.down(Reason.TIMEOUT, f"{self.path} killed after {self.timeout:g}s")
-        except BaseException:
-            await _kill_group(proc)  # cancelled: leave no process behind
-            raise
-        if code == 0:
-            return sw.up("exit 0")
-        return sw.down(Reason.EXIT_STATUS, _describe(code, stderr))
+        argv = [PERL, "-w", "-e", WRAPPER, "--", self.path, *_process.arguments(target)]
+        return await _process.run(argv, self.timeout, self.path)
