@@ -1,15 +1,19 @@
-"""Shared option handling and result mapping for the SQL checks (mysql, pgsql, oracle).
+"""What the SQL checks (mysql, pgsql, oracle) share: options, the check's run, its results.
 
 ldirectord's check_sql: connect with login/passwd/database, run `request` as SQL and call the
-server up when it returns at least one row. `receive` is not used. Nothing here opens a socket.
+server up when it returns at least one row. `receive` is not used. SQLCheck bounds the whole
+exchange by the timeout and maps failures; each subclass only talks to its driver.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
-from checks.base import CheckContext, CheckOptionError, Reason, Result, Stopwatch
+from checks._util import classify
+from checks.base import CheckContext, CheckOptionError, Reason, Result, Stopwatch, Target, timed
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,43 @@ class SQLOptions:
         return cls(
             login, options.get("passwd", ""), options.get("database", ""), query, ctx.timeout
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SQLCheck:
+    """Up when the query returns at least one row; subclasses run it with their driver."""
+
+    kind: ClassVar[str]
+    default_port: ClassVar[int]
+    driver_errors: ClassVar[tuple[type[Exception], ...]]  # what describe() maps
+    options: SQLOptions
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        """Build the check from login, passwd, database and request (the SQL)."""
+        return cls(SQLOptions.from_options(options, ctx))
+
+    async def check(self, target: Target) -> Result:
+        """Connect, run the query once, count its rows, disconnect: all within the timeout."""
+        sw = timed()
+        try:
+            async with asyncio.timeout(self.options.timeout):
+                rows = await self.rows(target)
+        except TimeoutError:
+            return timed_out(sw, self.options.timeout)
+        except self.driver_errors as exc:
+            return sw.down(*self.describe(exc))
+        except OSError as exc:
+            return sw.down(*classify(exc))
+        return judge(sw, rows)
+
+    async def rows(self, target: Target) -> int:
+        """Run the query on `target` and return the number of rows it gave."""
+        raise NotImplementedError
+
+    def describe(self, exc: Exception) -> tuple[Reason, str]:
+        """Map one of `driver_errors` to a reason: credentials, network, or a failing query."""
+        raise NotImplementedError
 
 
 def judge(sw: Stopwatch, rows: int) -> Result:

@@ -7,17 +7,15 @@ exchange (connect, login, query, close) by the negotiate timeout. Needs asyncmy
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Final
 
 import asyncmy
 from asyncmy import errors
 
 from checks import _sql
 from checks._util import classify
-from checks.base import CheckContext, Reason, Result, Target, timed
+from checks.base import Reason, Target
 
 # Server error codes that mean "these credentials do not get in": access denied for the
 # user (1045) or the database (1044), unknown database (1049).
@@ -26,35 +24,15 @@ _CLIENT_CODES: Final = 2000  # 2000-2999 are client-side errors (cannot connect,
 
 
 @dataclass(frozen=True, slots=True)
-class MySQLCheck:
+class MySQLCheck(_sql.SQLCheck):
     """Up when the query returns at least one row (ldirectord check_mysql)."""
 
     kind: ClassVar[str] = "mysql"
     default_port: ClassVar[int] = 3306
-    options: _sql.SQLOptions
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (errors.MySQLError,)
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
-        """Build the check from login, passwd, database and request (the SQL)."""
-        return cls(_sql.SQLOptions.from_options(options, ctx))
-
-    async def check(self, target: Target) -> Result:
-        """Connect, run the query once, count its rows, disconnect."""
-        sw = timed()
-        try:
-            async with asyncio.timeout(self.options.timeout):
-                rows = await self._rows(target)
-        except TimeoutError:
-            return _sql.timed_out(sw, self.options.timeout)
-        except errors.MySQLError as exc:
-            reason, detail = _describe(exc)
-            return sw.down(reason, detail)
-        except OSError as exc:
-            reason, detail = classify(exc)
-            return sw.down(reason, detail)
-        return _sql.judge(sw, rows)
-
-    async def _rows(self, target: Target) -> int:
+    async def rows(self, target: Target) -> int:
+        """Connect, run the query, count its rows and close the socket."""
         opts = self.options
         conn = await asyncmy.connect(
             host=str(target.address),
@@ -72,16 +50,15 @@ class MySQLCheck:
         finally:
             conn.close()  # closes the socket at once, no QUIT round trip
 
-
-def _describe(exc: errors.MySQLError) -> tuple[Reason, str]:
-    """Map a driver error to a reason: credentials, network, or a failing query."""
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
-    message = str(exc.args[1]) if len(exc.args) > 1 else _sql.first_line(exc)
-    if code in _AUTH_CODES:
-        return Reason.AUTH_FAILED, message
-    if code >= _CLIENT_CODES:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, OSError | EOFError):
-            return classify(cause)
-        return Reason.NETWORK_ERROR, message
-    return Reason.STATUS_MISMATCH, f"query failed: {message}"
+    def describe(self, exc: Exception) -> tuple[Reason, str]:
+        """Map a driver error to a reason: credentials, network, or a failing query."""
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        message = str(exc.args[1]) if len(exc.args) > 1 else _sql.first_line(exc)
+        if code in _AUTH_CODES:
+            return Reason.AUTH_FAILED, message
+        if code >= _CLIENT_CODES:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, OSError | EOFError):
+                return classify(cause)
+            return Reason.NETWORK_ERROR, message
+        return Reason.STATUS_MISMATCH, f"query failed: {message}"

@@ -18,7 +18,7 @@ import oracledb
 
 from checks import _sql
 from checks._util import classify
-from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
+from checks.base import CheckContext, CheckOptionError, Reason, Target
 
 CLOSE_GRACE: Final = 1.0  # seconds the logoff may take
 
@@ -28,12 +28,12 @@ _AUTH_CODES: Final = frozenset({"ORA-01017", "ORA-28000", "ORA-12505", "ORA-1251
 
 
 @dataclass(frozen=True, slots=True)
-class OracleCheck:
+class OracleCheck(_sql.SQLCheck):
     """Up when the query returns at least one row (ldirectord check_oracle)."""
 
     kind: ClassVar[str] = "oracle"
     default_port: ClassVar[int] = 1521
-    options: _sql.SQLOptions
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (oracledb.Error,)
 
     @classmethod
     def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
@@ -43,23 +43,8 @@ class OracleCheck:
             raise CheckOptionError("database", "the oracle check needs database (the SID)")
         return cls(sql)
 
-    async def check(self, target: Target) -> Result:
-        """Connect, run the query once, count its rows, disconnect."""
-        sw = timed()
-        try:
-            async with asyncio.timeout(self.options.timeout):
-                rows = await self._rows(target)
-        except TimeoutError:
-            return _sql.timed_out(sw, self.options.timeout)
-        except oracledb.Error as exc:
-            reason, detail = _describe(exc)
-            return sw.down(reason, detail)
-        except OSError as exc:
-            reason, detail = classify(exc)
-            return sw.down(reason, detail)
-        return _sql.judge(sw, rows)
-
-    async def _rows(self, target: Target) -> int:
+    async def rows(self, target: Target) -> int:
+        """Connect, run the query, count its rows and log off (bounded by CLOSE_GRACE)."""
         opts = self.options
         conn = await oracledb.connect_async(
             user=opts.login,
@@ -81,18 +66,17 @@ class OracleCheck:
                 async with asyncio.timeout(CLOSE_GRACE):
                     await conn.close()
 
-
-def _describe(exc: oracledb.Error) -> tuple[Reason, str]:
-    """Map a driver error to a reason: credentials, network, or a failing query."""
-    error = exc.args[0] if exc.args else None
-    code = str(getattr(error, "full_code", ""))
-    message = _sql.first_line(exc)
-    if code in _AUTH_CODES:
-        return Reason.AUTH_FAILED, message
-    cause = exc.__cause__
-    if isinstance(cause, OSError | EOFError):
-        return classify(cause)
-    if code.startswith("DPY-"):  # the driver's own errors: connection and protocol trouble
-        detail = " ".join(str(exc).split("\n")[:2])
-        return Reason.PROTOCOL_ERROR, detail[:300]
-    return Reason.STATUS_MISMATCH, f"query failed: {message}"
+    def describe(self, exc: Exception) -> tuple[Reason, str]:
+        """Map a driver error to a reason: credentials, network, or a failing query."""
+        error = exc.args[0] if exc.args else None
+        code = str(getattr(error, "full_code", ""))
+        message = _sql.first_line(exc)
+        if code in _AUTH_CODES:
+            return Reason.AUTH_FAILED, message
+        cause = exc.__cause__
+        if isinstance(cause, OSError | EOFError):
+            return classify(cause)
+        if code.startswith("DPY-"):  # the driver's own errors: connection and protocol trouble
+            detail = " ".join(str(exc).split("\n")[:2])
+            return Reason.PROTOCOL_ERROR, detail[:300]
+        return Reason.STATUS_MISMATCH, f"query failed: {message}"

@@ -7,52 +7,29 @@ exchange (connect, login, query, close) by the negotiate timeout. Needs asyncpg
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import asyncpg
 
 from checks import _sql
 from checks._util import classify
-from checks.base import CheckContext, Reason, Result, Target, timed
+from checks.base import Reason, Target
 
 
 @dataclass(frozen=True, slots=True)
-class PgSQLCheck:
+class PgSQLCheck(_sql.SQLCheck):
     """Up when the query returns at least one row (ldirectord check_pgsql)."""
 
     kind: ClassVar[str] = "pgsql"
     default_port: ClassVar[int] = 5432
-    options: _sql.SQLOptions
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    )
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
-        """Build the check from login, passwd, database and request (the SQL)."""
-        return cls(_sql.SQLOptions.from_options(options, ctx))
-
-    async def check(self, target: Target) -> Result:
-        """Connect, run the query once, count its rows, disconnect."""
-        sw = timed()
-        opts = self.options
-        try:
-            async with asyncio.timeout(opts.timeout):
-                rows = await self._rows(target)
-        except TimeoutError:
-            return _sql.timed_out(sw, opts.timeout)
-        except asyncpg.InvalidAuthorizationSpecificationError as exc:
-            return sw.down(Reason.AUTH_FAILED, _sql.first_line(exc))
-        except asyncpg.InvalidCatalogNameError as exc:
-            return sw.down(Reason.AUTH_FAILED, _sql.first_line(exc))
-        except asyncpg.PostgresError as exc:
-            return sw.down(Reason.STATUS_MISMATCH, f"query failed: {_sql.first_line(exc)}")
-        except (OSError, asyncpg.InterfaceError) as exc:
-            reason, detail = classify(exc)
-            return sw.down(reason, detail)
-        return _sql.judge(sw, rows)
-
-    async def _rows(self, target: Target) -> int:
+    async def rows(self, target: Target) -> int:
+        """Connect, run the query, count its rows and drop the connection."""
         opts = self.options
         conn = await asyncpg.connect(
             host=str(target.address),
@@ -68,3 +45,12 @@ class PgSQLCheck:
         finally:
             # terminate() closes the socket at once; a polite close() could wait on a dead server
             conn.terminate()
+
+    def describe(self, exc: Exception) -> tuple[Reason, str]:
+        """Map a driver error to a reason: credentials, network, or a failing query."""
+        auth = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
+        if isinstance(exc, auth):
+            return Reason.AUTH_FAILED, _sql.first_line(exc)
+        if isinstance(exc, asyncpg.PostgresError):
+            return Reason.STATUS_MISMATCH, f"query failed: {_sql.first_line(exc)}"
+        return classify(exc)  # InterfaceError: the connection, not the server, failed
