@@ -2,6 +2,7 @@
 
 It opens one TCP (optionally TLS) connection, reads CRLF lines, sends commands and turns every
 expected failure into a Result. It never raises for those, and it knows nothing of healthd.
+SessionCheck and LoginCheck are the common shape of a check that is one such session.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
+from typing import ClassVar, Self
 
 from checks._util import TLSSettings, classify
 from checks._util import compile_receive as compile_receive
-from checks.base import Reason, Result, Stopwatch, Target
+from checks.base import CheckContext, Reason, Result, Stopwatch, Target
 
 # Reason tokens this module reports (see checks.base.Reason).
 TIMEOUT = Reason.TIMEOUT
@@ -162,6 +164,56 @@ def failure(watch: Stopwatch, exc: Exception, seconds: float) -> Result:
         reason, detail = classify(exc)
         return watch.down(reason, shorten(detail))
     raise exc
+
+
+class SessionCheck:
+    """A check that is one session over one connection (smtp, nntp; the base of pop, imap).
+
+    A subclass names its kind and port and writes session(); implicit_tls=True runs it
+    over TLS with the tls_* options.
+    """
+
+    kind: ClassVar[str]
+    default_port: ClassVar[int]
+    implicit_tls: ClassVar[bool] = False
+
+    def __init__(self, timeout: float, tls: TLSSettings | None = None) -> None:
+        self.timeout = timeout
+        self.tls = tls
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        """Build the check; only the timeout (and the TLS settings of a TLS kind) matter."""
+        return cls(ctx.timeout, cls._tls(options))
+
+    @classmethod
+    def _tls(cls, options: Mapping[str, str]) -> TLSSettings | None:
+        return tls_settings(options) if cls.implicit_tls else None
+
+    async def check(self, target: Target) -> Result:
+        """Connect, run the session within the timeout and return its Result."""
+        return await run(target, self.timeout, self.session, tls=self.tls)
+
+    async def session(self, stream: LineStream) -> str:
+        """Speak the protocol; return the UP detail or raise ProtocolFailure."""
+        raise NotImplementedError
+
+
+class LoginCheck(SessionCheck):
+    """A SessionCheck that logs in with `login`/`passwd` when a login is set (pop, imap)."""
+
+    def __init__(
+        self, timeout: float, login: str, passwd: str, tls: TLSSettings | None = None
+    ) -> None:
+        super().__init__(timeout, tls)
+        self.login = login
+        self.passwd = passwd
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
+        """Build the check from login and passwd (and the TLS settings of a TLS kind)."""
+        login, passwd = options.get("login", ""), options.get("passwd", "")
+        return cls(ctx.timeout, login, passwd, cls._tls(options))
 
 
 async def close_quietly(stream: LineStream, line: str) -> None:

@@ -6,12 +6,9 @@ TLS; a `* PREAUTH` greeting counts as up, a `* BYE` greeting as down.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Self
+from typing import ClassVar
 
 from checks import _lines
-from checks._util import TLSSettings
-from checks.base import CheckContext, Result, Target
 
 
 def quote(text: str) -> str:
@@ -19,28 +16,14 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class IMAPCheck:
+class IMAPCheck(_lines.LoginCheck):
     """Reads the greeting and, with a login, sends LOGIN; then LOGOUT."""
 
     kind: ClassVar[str] = "imap"
     default_port: ClassVar[int] = 143
     implicit_tls: ClassVar[bool] = False
 
-    def __init__(self, timeout: float, login: str, passwd: str, tls: TLSSettings | None) -> None:
-        self.timeout = timeout
-        self.login = login
-        self.passwd = passwd
-        self.tls = tls
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
-        tls = _lines.tls_settings(options) if cls.implicit_tls else None
-        return cls(ctx.timeout, options.get("login", ""), options.get("passwd", ""), tls)
-
-    async def check(self, target: Target) -> Result:
-        return await _lines.run(target, self.timeout, self._session, tls=self.tls)
-
-    async def _session(self, stream: _lines.LineStream) -> str:
+    async def session(self, stream: _lines.LineStream) -> str:
         greeting = await stream.expect(("* OK", "* PREAUTH"), "greeting")
         if self.login:
             await stream.send(f"a1 LOGIN {quote(self.login)} {quote(self.passwd)}")

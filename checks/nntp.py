@@ -6,30 +6,18 @@ typo); healthd bounds the whole exchange by the negotiate timeout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Self
+from typing import ClassVar
 
 from checks import _lines
-from checks.base import CheckContext, Result, Target
 
 
-class NNTPCheck:
+class NNTPCheck(_lines.SessionCheck):
     """Reads the greeting; 200 (posting allowed) or 201 (no posting) is up."""
 
     kind: ClassVar[str] = "nntp"
     default_port: ClassVar[int] = 119
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
-        return cls(ctx.timeout)
-
-    async def check(self, target: Target) -> Result:
-        return await _lines.run(target, self.timeout, self._session)
-
-    async def _session(self, stream: _lines.LineStream) -> str:
+    async def session(self, stream: _lines.LineStream) -> str:
         code, greeting = await stream.reply()
         if code not in (200, 201):
             raise _lines.ProtocolFailure(_lines.STATUS_MISMATCH, f"greeting: {greeting}")

@@ -6,36 +6,19 @@ requires the greeting, so a refused, silent or broken server is down. pops is im
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Self
+from typing import ClassVar
 
 from checks import _lines
-from checks._util import TLSSettings
-from checks.base import CheckContext, Result, Target
 
 
-class POPCheck:
+class POPCheck(_lines.LoginCheck):
     """Reads the +OK greeting and, with a login, authenticates with USER and PASS."""
 
     kind: ClassVar[str] = "pop"
     default_port: ClassVar[int] = 110
     implicit_tls: ClassVar[bool] = False
 
-    def __init__(self, timeout: float, login: str, passwd: str, tls: TLSSettings | None) -> None:
-        self.timeout = timeout
-        self.login = login
-        self.passwd = passwd
-        self.tls = tls
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
-        tls = _lines.tls_settings(options) if cls.implicit_tls else None
-        return cls(ctx.timeout, options.get("login", ""), options.get("passwd", ""), tls)
-
-    async def check(self, target: Target) -> Result:
-        return await _lines.run(target, self.timeout, self._session, tls=self.tls)
-
-    async def _session(self, stream: _lines.LineStream) -> str:
+    async def session(self, stream: _lines.LineStream) -> str:
         greeting = await stream.expect(("+OK",), "greeting")
         if self.login:
             await self._authenticate(stream)

@@ -5,33 +5,21 @@ ldirectord: Net::SMTP->new (banner and EHLO) then quit; request, receive and log
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Self
+from typing import ClassVar
 
 from checks import _lines
-from checks.base import CheckContext, Result, Target
 
 # ldirectord: Net::SMTP's default hello name
 HELLO_NAME = "localhost.localdomain"
 
 
-class SMTPCheck:
+class SMTPCheck(_lines.SessionCheck):
     """Reads the 220 greeting and says EHLO; the server is up when both succeed."""
 
     kind: ClassVar[str] = "smtp"
     default_port: ClassVar[int] = 25
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
-        return cls(ctx.timeout)
-
-    async def check(self, target: Target) -> Result:
-        return await _lines.run(target, self.timeout, self._session)
-
-    async def _session(self, stream: _lines.LineStream) -> str:
+    async def session(self, stream: _lines.LineStream) -> str:
         code, greeting = await stream.reply()
         if code != 220:
             raise _lines.ProtocolFailure(_lines.STATUS_MISMATCH, f"greeting: {greeting}")
