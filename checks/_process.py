@@ -11,13 +11,21 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
-from checks.base import Reason, Result, Target, timed
+from checks.base import CheckOptionError, Reason, Result, Target, timed
 
 STDERR_LIMIT: Final = 4096  # bytes of stderr kept for the detail; the rest is drained
 KILL_GRACE: Final = 0.5  # seconds between SIGTERM and SIGKILL to the process group
+
+
+def checkcommand(options: Mapping[str, str], kind: str) -> str:
+    """Return the `checkcommand` option; an empty one is a CheckOptionError."""
+    command = options.get("checkcommand", "").strip()
+    if not command:
+        raise CheckOptionError("checkcommand", f"checktype={kind} needs a checkcommand")
+    return command
 
 
 def arguments(target: Target) -> list[str]:

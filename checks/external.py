@@ -12,7 +12,7 @@ from typing import ClassVar, Self
 
 from checks import _process
 from checks._process import arguments as arguments
-from checks.base import CheckContext, CheckOptionError, Result, Target
+from checks.base import CheckContext, Result, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +26,7 @@ class ExternalCheck:
     @classmethod
     def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
         """Build the check from `checkcommand` (a path; no shell, no embedded arguments)."""
-        command = options.get("checkcommand", "").strip()
-        if not command:
-            raise CheckOptionError("checkcommand", "checktype=external needs a checkcommand")
-        return cls(command=command, timeout=ctx.timeout)
+        return cls(command=_process.checkcommand(options, cls.kind), timeout=ctx.timeout)
 
     async def check(self, target: Target) -> Result:
         """Run the command once and map its exit status to a Result."""

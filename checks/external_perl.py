@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final, Self
 
 from checks import _process
-from checks.base import CheckContext, CheckOptionError, Result, Target
+from checks.base import CheckContext, Result, Target
 
 PERL: Final = "perl"
 DIED: Final = 255  # the wrapper's exit status when the file dies (or does not compile)
@@ -57,10 +57,7 @@ class ExternalPerlCheck:
     @classmethod
     def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
         """Build the check from `checkcommand`, the path of the Perl file."""
-        path = options.get("checkcommand", "").strip()
-        if not path:
-            raise CheckOptionError("checkcommand", "checktype=external-perl needs a checkcommand")
-        return cls(path=path, timeout=ctx.timeout)
+        return cls(path=_process.checkcommand(options, cls.kind), timeout=ctx.timeout)
 
     async def check(self, target: Target) -> Result:
         """Run the file once in its own process group, killed with its children on timeout."""
