@@ -1,16 +1,14 @@
 """oracle check: what can be tested without an Oracle server (none is packaged for Debian or
-PyPI): option handling, refused, silent and non-Oracle servers. docs/COMPAT.md says so."""
+PyPI): option handling and a non-Oracle server here, refused and silent servers in
+test_sql.py. docs/COMPAT.md says so."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
-import checks
-from checks import CheckLoadError
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.oracle import OracleCheck
 from tests.checks._support import make_target
@@ -46,18 +44,6 @@ async def hangup_port(host: str) -> AsyncIterator[int]:
     await server.wait_closed()
 
 
-async def test_refused(closed_port: int, host: str) -> None:
-    result = await OracleCheck.from_options(opts(), ctx()).check(make_target(host, closed_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "refused"
-
-
-async def test_silent_server_times_out(silent_port: int, host: str) -> None:
-    result = await OracleCheck.from_options(opts(), ctx(0.3)).check(make_target(host, silent_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "timeout"
-
-
 async def test_a_server_that_is_not_oracle_is_down(hangup_port: int, host: str) -> None:
     result = await OracleCheck.from_options(opts(), ctx()).check(make_target(host, hangup_port))
     assert result.status is Status.DOWN
@@ -81,11 +67,3 @@ def test_options_are_kept() -> None:
         7.0,
     )
     assert OracleCheck.default_port == 1521
-
-
-def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    # without the `protocols` extra the kind fails to load with the package to install
-    monkeypatch.delitem(sys.modules, "checks.oracle")
-    monkeypatch.setitem(sys.modules, "oracledb", None)
-    with pytest.raises(CheckLoadError, match="'oracledb'"):
-        checks.load("oracle")

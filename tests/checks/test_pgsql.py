@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-import checks
-from checks import CheckLoadError
-from checks.base import CheckContext, CheckOptionError, Status
+from checks.base import CheckContext, Status
 from checks.pgsql import PgSQLCheck
 from tests.checks._support import make_target
 from tests.checks.servers.postgres import DATABASE, PASSWORD, USER, Postgres, postgres
@@ -71,40 +68,3 @@ async def test_bad_query_is_down(server: Postgres, host: str) -> None:
     assert result.status is Status.DOWN
     assert result.reason == "status_mismatch"
     assert "no_such_table" in result.detail
-
-
-async def test_refused(closed_port: int, host: str) -> None:
-    result = await PgSQLCheck.from_options(opts(), ctx()).check(make_target(host, closed_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "refused"
-
-
-async def test_silent_server_times_out(silent_port: int, host: str) -> None:
-    result = await PgSQLCheck.from_options(opts(), ctx(0.3)).check(make_target(host, silent_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "timeout"
-
-
-@pytest.mark.parametrize(("missing", "option"), [("login", "login"), ("request", "request")])
-def test_login_and_request_are_required(missing: str, option: str) -> None:
-    with pytest.raises(CheckOptionError) as info:
-        PgSQLCheck.from_options(opts(**{missing: ""}), ctx())
-    assert info.value.option == option
-
-
-def test_bare_slash_request_is_no_request() -> None:
-    # ldirectord's default request is "/", which is an empty query once the "/" is dropped
-    with pytest.raises(CheckOptionError):
-        PgSQLCheck.from_options(opts(request="/"), ctx())
-
-
-def test_default_port() -> None:
-    assert PgSQLCheck.default_port == 5432
-
-
-def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    # without the `protocols` extra the kind fails to load with the package to install
-    monkeypatch.delitem(sys.modules, "checks.pgsql")
-    monkeypatch.setitem(sys.modules, "asyncpg", None)
-    with pytest.raises(CheckLoadError, match="'asyncpg'"):
-        checks.load("pgsql")
