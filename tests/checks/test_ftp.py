@@ -74,18 +74,6 @@ async def test_wrong_password_is_down(server: tuple[str, int]) -> None:
     assert "530" in result.detail
 
 
-async def test_refused(closed_port: int, host: str) -> None:
-    result = await check().check(make_target(host, closed_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "refused"
-
-
-async def test_silent_server_times_out(silent_port: int, host: str) -> None:
-    result = await check(0.2).check(make_target(host, silent_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "timeout"
-
-
 def test_bad_receive_is_an_option_error() -> None:
     with pytest.raises(CheckOptionError) as err:
         check(receive="(")

@@ -65,19 +65,5 @@ async def test_imaps_on_plain_port_is_tls_error(server: Dovecot, host: str) -> N
     assert result.reason == "tls_error"
 
 
-@pytest.mark.parametrize("cls", [IMAPCheck, IMAPSCheck])
-async def test_refused(closed_port: int, host: str, cls: type[IMAPCheck]) -> None:
-    result = await cls.from_options({}, ctx()).check(make_target(host, closed_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "refused"
-
-
-@pytest.mark.parametrize("cls", [IMAPCheck, IMAPSCheck])
-async def test_silent_server_times_out(silent_port: int, host: str, cls: type[IMAPCheck]) -> None:
-    result = await cls.from_options({"login": USER}, ctx(0.2)).check(make_target(host, silent_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "timeout"
-
-
 def test_quote_escapes_quotes_and_backslashes() -> None:
     assert quote('a"b\\c') == '"a\\"b\\\\c"'

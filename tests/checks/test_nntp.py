@@ -52,15 +52,3 @@ async def test_smtp_server_is_not_nntp(host: str) -> None:
         result = await check().check(make_target(host, server.port))
     assert result.status is Status.DOWN
     assert result.reason == "status_mismatch"
-
-
-async def test_refused(closed_port: int, host: str) -> None:
-    result = await check().check(make_target(host, closed_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "refused"
-
-
-async def test_silent_server_times_out(silent_port: int, host: str) -> None:
-    result = await check(0.2).check(make_target(host, silent_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "timeout"

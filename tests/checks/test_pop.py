@@ -68,18 +68,3 @@ async def test_pops_verifies_chain_when_asked(server: Dovecot, host: str) -> Non
     system_cas = {"tls_verify": "yes", "tls_hostname": "localhost"}
     result = await POPSCheck.from_options(system_cas, ctx()).check(make_target(host, server.pop3s))
     assert result.reason == "tls_error"
-
-
-@pytest.mark.parametrize("cls", [POPCheck, POPSCheck])
-async def test_refused(closed_port: int, host: str, cls: type[POPCheck]) -> None:
-    # ldirectord reports this as up when no login is set; healthd tells the truth
-    result = await cls.from_options({}, ctx()).check(make_target(host, closed_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "refused"
-
-
-@pytest.mark.parametrize("cls", [POPCheck, POPSCheck])
-async def test_silent_server_times_out(silent_port: int, host: str, cls: type[POPCheck]) -> None:
-    result = await cls.from_options({}, ctx(0.2)).check(make_target(host, silent_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "timeout"

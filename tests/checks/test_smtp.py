@@ -36,17 +36,3 @@ async def test_server_refusing_hello_is_down(host: str, cls: type[SMTPCheck]) ->
     assert result.status is Status.DOWN
     assert result.reason == "status_mismatch"
     assert "550" in result.detail
-
-
-@pytest.mark.parametrize("cls", KINDS)
-async def test_refused(closed_port: int, host: str, cls: type[SMTPCheck]) -> None:
-    result = await cls.from_options({}, ctx()).check(make_target(host, closed_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "refused"
-
-
-@pytest.mark.parametrize("cls", KINDS)
-async def test_silent_server_times_out(silent_port: int, host: str, cls: type[SMTPCheck]) -> None:
-    result = await cls.from_options({}, ctx(0.2)).check(make_target(host, silent_port))
-    assert result.status is Status.DOWN
-    assert result.reason == "timeout"

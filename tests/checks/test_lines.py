@@ -1,0 +1,38 @@
+"""What every line-protocol check shares, each kind tested the same way: a refused port and
+a server that accepts and never speaks (the negotiate timeout), on 127.0.0.1 and ::1.
+
+ldirectord reports a refused pop/pops server as up when no login is set, and a dead ftp
+server as up with an empty receive; healthd reports both down. Each kind's own file tests
+it against its real server.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import checks
+from checks.base import CheckContext, Status
+from tests.checks._support import make_target
+
+KINDS = ["ftp", "smtp", "submission", "pop", "pops", "imap", "imaps", "nntp"]
+# with a login set too, so a check that would log in first still needs the greeting
+OPTIONS = [{}, {"login": "monitor", "passwd": "pw"}]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "login"])
+async def test_refused(kind: str, options: dict[str, str], closed_port: int, host: str) -> None:
+    check = checks.load(kind).from_options(options, CheckContext(timeout=5.0))
+    result = await check.check(make_target(host, closed_port))
+    assert (result.status, result.reason) == (Status.DOWN, "refused")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "login"])
+async def test_silent_server_times_out(
+    kind: str, options: dict[str, str], silent_port: int, host: str
+) -> None:
+    check = checks.load(kind).from_options(options, CheckContext(timeout=0.2))
+    result = await check.check(make_target(host, silent_port))
+    assert (result.status, result.reason) == (Status.DOWN, "timeout")
+    assert result.detail == "no answer within 0.2s"
