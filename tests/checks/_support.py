@@ -9,6 +9,17 @@ import trustme
 
 from checks.base import CheckContext, Target
 
+# Targets for the external checks: an IPv4 and an IPv6 virtual, and a firewall mark
+EXTERNAL_V4 = Target(
+    ip_address("127.0.0.2"), 8025, real_port=8025, virtual_address=ip_address("192.0.2.21"),
+    virtual_port=25,
+)  # fmt: skip
+EXTERNAL_V6 = Target(
+    ip_address("::1"), 8080, real_port=8080, virtual_address=ip_address("2001:db8::10"),
+    virtual_port=80,
+)  # fmt: skip
+EXTERNAL_FWM = Target(ip_address("127.0.0.2"), 80, real_port=0, virtual_address=None, fwmark=7)
+
 
 def make_target(host: str, port: int, **kwargs: object) -> Target:
     """Return a Target for host:port (real_port defaults to port)."""

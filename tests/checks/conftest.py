@@ -63,6 +63,15 @@ async def silent_port(host: str) -> AsyncIterator[int]:
 
 
 @pytest.fixture
+def silent_udp_port(host: str) -> Iterator[int]:
+    """A UDP port on `host` with a socket that reads nothing and answers nothing."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        yield int(sock.getsockname()[1])
+
+
+@pytest.fixture
 def unanswered_port(host: str) -> Iterator[int]:
     """A port on `host` whose SYNs go unanswered: a listener with a full accept queue."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

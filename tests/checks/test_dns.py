@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +22,6 @@ PROTOCOLS = ["udp", "tcp"]
 def server(host: str, tmp_path: Path) -> Iterator[int]:
     with dnsmasq(host, tmp_path) as port:
         yield port
-
-
-@pytest.fixture
-def silent_udp_port(host: str) -> Iterator[int]:
-    """A UDP port on `host` with a socket that reads nothing and answers nothing."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        yield int(sock.getsockname()[1])
 
 
 def ctx(timeout: float = 3.0) -> CheckContext:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
 
 from checks.base import CheckContext, CheckOptionError, Status, Target
 from checks.external_perl import ExternalPerlCheck
-
-V4 = Target(
-    ip_address("127.0.0.2"), 8025, real_port=8025, virtual_address=ip_address("192.0.2.21"),
-    virtual_port=25,
-)  # fmt: skip
-V6 = Target(
-    ip_address("::1"), 8080, real_port=8080, virtual_address=ip_address("2001:db8::10"),
-    virtual_port=80,
-)  # fmt: skip
-FWM = Target(ip_address("127.0.0.2"), 80, real_port=0, virtual_address=None, fwmark=7)
+from tests.checks._support import EXTERNAL_FWM as FWM
+from tests.checks._support import EXTERNAL_V4 as V4
+from tests.checks._support import EXTERNAL_V6 as V6
 
 
 def perl_file(tmp_path: Path, body: str, name: str = "check.pl") -> str:

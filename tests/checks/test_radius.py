@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -26,15 +25,6 @@ from tests.checks.servers.freeradius import PASSWORD, SECRET, USER, FreeRadius, 
 def server() -> Iterator[FreeRadius]:
     with freeradius() as running:
         yield running
-
-
-@pytest.fixture
-def silent_udp_port(host: str) -> Iterator[int]:
-    """A UDP port on `host` with a socket that never answers."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        yield int(sock.getsockname()[1])
 
 
 def ctx(timeout: float = 3.0) -> CheckContext:
