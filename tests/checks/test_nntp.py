@@ -1,8 +1,10 @@
-"""nntp check against a real NNTP server (JamNNTPd) on 127.0.0.1; failures also on ::1."""
+"""nntp check against a real NNTP server (JamNNTPd) on 127.0.0.1, and on ::1 through a socat
+relay (JamNNTPd listens on IPv4 only)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from checks.nntp import NNTPCheck
 from tests.checks._support import make_target
 from tests.checks.servers.nntp import jamnntpd
 from tests.checks.servers.smtp import smtp_server
+from tests.checks.servers.socat import tcp_relay
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,13 @@ def test_default_port() -> None:
 
 async def test_greeting_200_is_up(news_port: int) -> None:
     result = await check().check(make_target("127.0.0.1", news_port))
+    assert result.status is Status.UP, result
+    assert result.detail.startswith("200 ")
+
+
+async def test_greeting_over_ipv6_is_up(news_port: int, host: str, tmp_path: Path) -> None:
+    with tcp_relay(host, news_port, tmp_path) as port:
+        result = await check().check(make_target(host, port))
     assert result.status is Status.UP, result
     assert result.detail.startswith("200 ")
 

@@ -1,5 +1,5 @@
 """Echo services from socat (Debian) on loopback: TCP (echoes until the client half-closes)
-and UDP (echoes each datagram)."""
+and UDP (echoes each datagram); and a TCP relay that puts an IPv4-only server on ::1."""
 
 from __future__ import annotations
 
@@ -26,6 +26,22 @@ def echo_server(host: str, workdir: Path, *, udp: bool = False) -> Iterator[int]
             proc.wait_until(lambda: listening_udp(port), f"udp port {port}")
         else:
             proc.wait_until(lambda: listening_tcp(host, port), f"tcp port {port}")
+        yield port
+    finally:
+        proc.close()
+
+
+@contextlib.contextmanager
+def tcp_relay(host: str, to_port: int, workdir: Path) -> Iterator[int]:
+    """Relay each TCP connection on host to 127.0.0.1:to_port; yield the relay's port."""
+    binary = shutil.which("socat") or "/usr/bin/socat"
+    v6 = ":" in host
+    port = free_port(host)
+    listen = f"{'TCP6' if v6 else 'TCP4'}-LISTEN:{port},bind={f'[{host}]' if v6 else host}"
+    argv = [binary, f"{listen},fork,reuseaddr", f"TCP4:127.0.0.1:{to_port}"]
+    proc = Process("socat-relay", argv, workdir)
+    try:
+        proc.wait_until(lambda: listening_tcp(host, port), f"tcp port {port}")
         yield port
     finally:
         proc.close()
