@@ -68,3 +68,10 @@ async def test_bad_query_is_down(server: Postgres, host: str) -> None:
     assert result.status is Status.DOWN
     assert result.reason == "status_mismatch"
     assert "no_such_table" in result.detail
+
+
+async def test_hung_query_times_out(server: Postgres, host: str) -> None:
+    # ldirectord waits forever on a query that never returns; healthd stops at the timeout
+    check = PgSQLCheck.from_options(opts(request="SELECT pg_sleep(2)"), ctx(0.3))
+    result = await check.check(make_target(host, server.port))
+    assert (result.status, result.reason) == (Status.DOWN, "timeout")
