@@ -36,6 +36,7 @@ from healthd.ipvs.types import (
 )
 from healthd.model import Config, Real, Virtual
 from healthd.reconcile import (
+    Prepared,
     desired_service,
     desired_table,
     initial_health,
@@ -43,6 +44,7 @@ from healthd.reconcile import (
     owned_keys,
     plan,
     plan_service,
+    prepare,
     service_key,
     sort_ops,
 )
@@ -105,7 +107,8 @@ class Engine:
         self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
         self._hostnames: dict[object, str | None] = {}
         self._kernel: dict[ServiceKey, ServiceEntry] = {}  # the kernel table as last known
-        self._virtuals = _by_service(config)
+        self._virtuals: dict[ServiceKey, Virtual] = {}  # each service's virtual, for ticks
+        self._prepared: dict[ServiceKey, Prepared] = {}  # and its config-only part
         self._dirty: set[ServiceKey] = set()  # services to plan at the next reconcile tick
         self._stale = False  # an op failed: the cache may be wrong, dump before planning
         self._wake = asyncio.Event()  # set when something is dirty
@@ -132,6 +135,7 @@ class Engine:
         self._slots.install(
             self.config, initial_health(self.config, actual or Table(), now=self._now())
         )
+        self._prepare()
         await self._scan_maintenance(reconcile=False)
         await self._reconcile(starting=True)
         self.scheduler.sync(self._jobs())
@@ -156,8 +160,8 @@ class Engine:
         fresh = initial_health(config, actual or Table(self._kernel), now=self._now())
         self._retired |= owned_keys(old) - owned_keys(config)
         self.config = config
-        self._virtuals = _by_service(config)
         kept, added, removed = self._slots.install(config, fresh)
+        self._prepare()
         self._forced &= self._slots.by_key.keys()
         old_commands = {v.name: v.fallbackcommand for v in old.virtuals}
         for virtual in config.virtuals:
@@ -387,10 +391,25 @@ class Engine:
         virtuals = self.config.virtuals if full else _virtuals_of(self._virtuals, dirty)
         await self._update_fallbacks(virtuals)
 
+    def _prepare(self) -> None:
+        """Index the config for the reconcile ticks: each service's virtual, prepared once."""
+        # the slots' own keys, so health lookups find the very same objects
+        keys = {(id(v), id(r)): s.key for s in self._slots.by_key.values() for v, r in s.members}
+        self._virtuals = {service_key(v): v for v in self.config.virtuals}
+        self._prepared = {
+            key: prepare(v, [keys[id(v), id(r)] for r in v.reals])
+            for key, v in self._virtuals.items()
+        }
+
     def _plan_full(self, starting: bool) -> list[Op]:
         actual = Table(self._kernel)
         desired = desired_table(
-            self.config, self._slots, self._forced, actual=actual, starting=starting
+            self.config,
+            self._slots,
+            self._forced,
+            actual=actual,
+            starting=starting,
+            prepared=self._prepared,
         )
         return plan(desired, actual, owned=owned_keys(self.config, self._retired))
 
@@ -407,6 +426,7 @@ class Engine:
                 self._forced,
                 actual_entry=have,
                 readdquiescent=self.config.readdquiescent,
+                prepared=self._prepared.get(key),
             )
             ops.extend(plan_service(want, have, key))
         return sort_ops(ops)
@@ -507,11 +527,6 @@ class Engine:
     @property
     def fallback_active(self) -> Mapping[str, bool]:
         return self._fallback
-
-
-def _by_service(config: Config) -> dict[ServiceKey, Virtual]:
-    """Return each service's virtual (the last of a key wins, as in desired_table)."""
-    return {service_key(v): v for v in config.virtuals}
 
 
 def _virtuals_of(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
 from healthd.health import CheckKey, Health, check_key, initial, pairs
 from healthd.ipvs.types import (
@@ -105,13 +106,43 @@ def is_up(
     virtual: Virtual, real: Real, health: Mapping[CheckKey, Health], forced: AbstractSet[CheckKey]
 ) -> bool:
     """Return whether a real may carry traffic now (maintenance beats every checktype)."""
-    key = check_key(virtual, real)
+    return _key_up(virtual, check_key(virtual, real), health, forced)
+
+
+def _key_up(
+    virtual: Virtual,
+    key: CheckKey,
+    health: Mapping[CheckKey, Health],
+    forced: AbstractSet[CheckKey],
+) -> bool:
     if key in forced:
         return False
     if virtual.check.checktype is CheckType.ON:
         return True
     entry = health.get(key)
     return entry is not None and entry.is_up
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a virtual's desired service derives from the config alone, computed once.
+
+    The engine prepares each virtual at start and reload and passes it on every tick, so
+    a tick costs the reals' health lookups, not the translation of the model.
+    """
+
+    service: Service
+    keys: tuple[CheckKey, ...]  # each real's health key, in virtual.reals order
+    dests: tuple[Dest, ...]  # each real's dest at its configured weight, same order
+    fallback: Dest | None
+
+
+def prepare(virtual: Virtual, keys: Sequence[CheckKey] | None = None) -> Prepared:
+    """Return the config-only part of a virtual's desired service (`keys`: known health keys)."""
+    if keys is None:
+        keys = [check_key(virtual, real) for real in virtual.reals]
+    dests = tuple(real_dest(virtual, real) for real in virtual.reals)
+    return Prepared(service_of(virtual), tuple(keys), dests, fallback_dest(virtual))
 
 
 def desired_entry(
@@ -122,28 +153,33 @@ def desired_entry(
     readd: bool,
 ) -> ServiceEntry:
     """Return one virtual's service with the dests its reals' states call for."""
-    return _entry(virtual, [up[real] for real in virtual.reals], present, readd=readd)
+    states = [up[real] for real in virtual.reals]
+    return _entry(virtual, prepare(virtual), states, present, readd=readd)
 
 
 def _entry(
-    virtual: Virtual, up: Sequence[bool], present: AbstractSet[DestKey], *, readd: bool
+    virtual: Virtual,
+    prepared: Prepared,
+    up: Sequence[bool],
+    present: AbstractSet[DestKey],
+    *,
+    readd: bool,
 ) -> ServiceEntry:
     # `up` follows virtual.reals: a list, as hashing Real values costs more than the rest
     dests: dict[DestKey, Dest] = {}
-    each = [real_dest(virtual, real) for real in virtual.reals]
     # up reals first, so when two reals map to one dest (gate reals on several ports) an up
     # one wins; then quiescent down reals at weight 0 where they are kept
-    for dest, is_on in zip(each, up, strict=True):
+    for dest, is_on in zip(prepared.dests, up, strict=True):
         if is_on:
             dests.setdefault(dest.key, dest)
     if virtual.quiescent:
-        for dest, is_on in zip(each, up, strict=True):
+        for dest, is_on in zip(prepared.dests, up, strict=True):
             if not is_on and (readd or dest.key in present) and dest.key not in dests:
                 dests[dest.key] = dataclasses.replace(dest, weight=0)
-    fallback = fallback_dest(virtual)
+    fallback = prepared.fallback
     if fallback is not None and not any(d.weight > 0 for d in dests.values()):
         dests[fallback.key] = fallback  # the fallback stands in for a down real at its key
-    return ServiceEntry(service_of(virtual), dests)
+    return ServiceEntry(prepared.service, dests)
 
 
 def desired_service(
@@ -154,15 +190,18 @@ def desired_service(
     actual_entry: ServiceEntry | None,
     starting: bool = False,
     readdquiescent: bool = False,
+    prepared: Prepared | None = None,
 ) -> ServiceEntry:
     """Return what IPVS should hold now for one virtual, given its service as the kernel has it.
 
     The per-service step of `desired_table`: the engine calls it for the virtuals whose
-    reals changed, against its cached view of the kernel (`actual_entry`).
+    reals changed, against its cached view of the kernel (`actual_entry`), with the
+    virtual `prepare`d once.
     """
+    prepared = prepared or prepare(virtual)
     present = actual_entry.dests.keys() if actual_entry is not None else frozenset()
-    up = [is_up(virtual, real, health, forced_down) for real in virtual.reals]
-    return _entry(virtual, up, present, readd=readdquiescent or starting)
+    up = [_key_up(virtual, key, health, forced_down) for key in prepared.keys]
+    return _entry(virtual, prepared, up, present, readd=readdquiescent or starting)
 
 
 def desired_table(
@@ -172,6 +211,7 @@ def desired_table(
     *,
     actual: Table,
     starting: bool = False,
+    prepared: Mapping[ServiceKey, Prepared] | None = None,
 ) -> Table:
     """Return what IPVS should hold now for the config's virtuals.
 
@@ -179,6 +219,7 @@ def desired_table(
     are in `actual`, unless readdquiescent or `starting`), absent otherwise; the fallback
     iff no real carries traffic. `starting` is the first reconcile after start or reload,
     where ldirectord leaves every quiescent down real in the table at weight 0.
+    `prepared` holds each virtual's `prepare`d part by service (made here when absent).
     """
     services: dict[ServiceKey, ServiceEntry] = {}
     for virtual in config.virtuals:
@@ -190,6 +231,7 @@ def desired_table(
             actual_entry=actual.services.get(key),
             starting=starting,
             readdquiescent=config.readdquiescent,
+            prepared=prepared.get(key) if prepared is not None else None,
         )
     return Table(services)
 

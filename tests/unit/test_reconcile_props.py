@@ -41,6 +41,7 @@ from healthd.reconcile import (
     owned_keys,
     plan,
     plan_service,
+    prepare,
     real_dest,
     service_key,
     sort_ops,
@@ -295,3 +296,12 @@ def test_desired_service_is_the_desired_table_entry(cfg, data):
             readdquiescent=cfg.readdquiescent,
         )
         assert entry == table.services[key]
+        prepared = desired_service(
+            v,
+            health,
+            actual_entry=actual.services.get(key),
+            starting=starting,
+            readdquiescent=cfg.readdquiescent,
+            prepared=prepare(v, [check_key(v, r) for r in v.reals]),
+        )
+        assert prepared == entry
