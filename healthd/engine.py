@@ -14,7 +14,6 @@ import asyncio
 import random
 import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 import checks
@@ -26,30 +25,20 @@ from healthd.errors import DriverError
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
 from healthd.ipvs.types import (
-    AddService,
     DelService,
-    EditService,
     Op,
-    ServiceEntry,
     ServiceKey,
     Table,
 )
 from healthd.model import Config, Real, Virtual
 from healthd.reconcile import (
-    Prepared,
-    desired_service,
-    desired_table,
     initial_health,
     is_up,
     owned_keys,
-    plan,
-    plan_service,
-    prepare,
     service_key,
-    sort_ops,
 )
 from healthd.scheduler import Job, Scheduler, raise_nofile
-from healthd.state import Slot, Slots, apply_in_place, virtual_view
+from healthd.state import KernelView, Slot, Slots, op_service, virtual_view
 
 log = logs.get_logger("healthd.engine")
 
@@ -106,12 +95,8 @@ class Engine:
         self._fallback: dict[str, bool] = {}
         self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
         self._hostnames: dict[object, str | None] = {}
-        self._kernel: dict[ServiceKey, ServiceEntry] = {}  # the kernel table as last known
-        self._virtuals: dict[ServiceKey, Virtual] = {}  # each service's virtual, for ticks
-        self._prepared: dict[ServiceKey, Prepared] = {}  # and its config-only part
-        self._dirty: set[ServiceKey] = set()  # services to plan at the next reconcile tick
-        self._stale = False  # an op failed: the cache may be wrong, dump before planning
-        self._wake = asyncio.Event()  # set when something is dirty
+        self._kernel = KernelView()  # the table as last known, and what to plan next
+        self._wake = asyncio.Event()  # set when a service is dirty
         self._queue: asyncio.Queue[tuple[Hashable, Result]] = asyncio.Queue()
         sink = lambda key, result: self._queue.put_nowait((key, result))  # noqa: E731
         self._lock = asyncio.Lock()
@@ -135,7 +120,7 @@ class Engine:
         self._slots.install(
             self.config, initial_health(self.config, actual or Table(), now=self._now())
         )
-        self._prepare()
+        self._kernel.index(self.config, self._slots)
         await self._scan_maintenance(reconcile=False)
         await self._reconcile(starting=True)
         self.scheduler.sync(self._jobs())
@@ -157,11 +142,11 @@ class Engine:
         await self._set_state("reloading")
         old = self.config
         actual = await self._dump()
-        fresh = initial_health(config, actual or Table(self._kernel), now=self._now())
+        fresh = initial_health(config, actual or self._kernel.table(), now=self._now())
         self._retired |= owned_keys(old) - owned_keys(config)
         self.config = config
         kept, added, removed = self._slots.install(config, fresh)
-        self._prepare()
+        self._kernel.index(self.config, self._slots)
         self._forced &= self._slots.by_key.keys()
         old_commands = {v.name: v.fallbackcommand for v in old.virtuals}
         for virtual in config.virtuals:
@@ -185,7 +170,7 @@ class Engine:
         self._stop.set()
         await self.scheduler.aclose()
         async with self._lock:
-            present = self._kernel
+            present = self._kernel.services
             for virtual in self.config.virtuals:
                 key = service_key(virtual)
                 # ldirectord: cleanstop=no leaves the virtual exactly as it is (ld_stop)
@@ -234,7 +219,7 @@ class Engine:
 
     def _mark(self, slot: Slot) -> None:
         """Mark the services of a slot's virtuals for the next reconcile tick."""
-        self._dirty.update(slot.services)
+        self._kernel.dirty.update(slot.services)
         self._wake.set()
 
     async def _observe(self, slot_id: Hashable, result: Result) -> bool:
@@ -364,81 +349,44 @@ class Engine:
         """
         async with self._lock:
             start = self._now()
-            full = full or starting or self._stale
-            dirty, self._dirty = self._dirty, set()
+            kernel = self._kernel
+            full = full or starting or kernel.stale
+            dirty = kernel.take()
             if full:
                 actual = await self._dump()
                 if actual is None:
-                    self._dirty |= dirty
-                    self._stale = self._changed_since_resync = True
+                    kernel.dirty |= dirty
+                    kernel.stale = self._changed_since_resync = True
                     return  # retried at the next resync
-                self._kernel = dict(actual.services)
-                ops = self._plan_full(starting)
+                kernel.replace(actual)
+                owned = owned_keys(self.config, self._retired)
+                ops = kernel.plan_all(
+                    self.config, self._slots, self._forced, owned=owned, starting=starting
+                )
             else:
-                ops = self._plan_dirty(dirty)
+                ops = kernel.plan_dirty(dirty, self.config, self._slots, self._forced)
             if periodic and ops and not self._changed_since_resync:
                 log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
             failed = await self._apply_ops(ops)
             # what failed is retried after a fresh dump: at the next tick or resync
-            self._stale = bool(failed)
-            self._dirty |= failed
-            self._retired &= self._kernel.keys()
+            kernel.stale = bool(failed)
+            kernel.dirty |= failed
+            self._retired &= kernel.services.keys()
             # a change still pending or a failure still to retry is not drift at the resync
-            self._changed_since_resync = bool(self._dirty)
+            self._changed_since_resync = bool(kernel.dirty)
             elapsed = round((self._now() - start) * 1000, 1)
             level = log.info if ops else log.debug
             level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
-        virtuals = self.config.virtuals if full else _virtuals_of(self._virtuals, dirty)
-        await self._update_fallbacks(virtuals)
-
-    def _prepare(self) -> None:
-        """Index the config for the reconcile ticks: each service's virtual, prepared once."""
-        # the slots' own keys, so health lookups find the very same objects
-        keys = {(id(v), id(r)): s.key for s in self._slots.by_key.values() for v, r in s.members}
-        self._virtuals = {service_key(v): v for v in self.config.virtuals}
-        self._prepared = {
-            key: prepare(v, [keys[id(v), id(r)] for r in v.reals])
-            for key, v in self._virtuals.items()
-        }
-
-    def _plan_full(self, starting: bool) -> list[Op]:
-        actual = Table(self._kernel)
-        desired = desired_table(
-            self.config,
-            self._slots,
-            self._forced,
-            actual=actual,
-            starting=starting,
-            prepared=self._prepared,
-        )
-        return plan(desired, actual, owned=owned_keys(self.config, self._retired))
-
-    def _plan_dirty(self, dirty: set[ServiceKey]) -> list[Op]:
-        ops: list[Op] = []
-        for key in dirty:
-            virtual = self._virtuals.get(key)
-            if virtual is None:
-                continue  # dropped by a reload, whose full reconcile dealt with it
-            have = self._kernel.get(key)
-            want = desired_service(
-                virtual,
-                self._slots,
-                self._forced,
-                actual_entry=have,
-                readdquiescent=self.config.readdquiescent,
-                prepared=self._prepared.get(key),
-            )
-            ops.extend(plan_service(want, have, key))
-        return sort_ops(ops)
+        await self._update_fallbacks(self.config.virtuals if full else kernel.virtuals_of(dirty))
 
     async def _apply_ops(self, ops: list[Op]) -> set[ServiceKey]:
-        """Apply ops in order, keeping the cache current; return the services an op failed in."""
+        """Apply ops in order, keeping the record current; return the services that failed."""
         failed: set[ServiceKey] = set()
         for op in ops:
             if await self._apply_op(op):
-                apply_in_place(self._kernel, op)
+                self._kernel.applied(op)
             else:
-                failed.add(_op_service(op))
+                failed.add(op_service(op))
         return failed
 
     async def _apply_op(self, op: Op) -> bool:
@@ -522,23 +470,8 @@ class Engine:
 
     @property
     def table(self) -> Table:
-        return Table(dict(self._kernel))
+        return self._kernel.table()
 
     @property
     def fallback_active(self) -> Mapping[str, bool]:
         return self._fallback
-
-
-def _virtuals_of(
-    virtuals: Mapping[ServiceKey, Virtual], keys: AbstractSet[ServiceKey]
-) -> list[Virtual]:
-    """Return the virtuals of these services in config order (so hooks run in a stable order)."""
-    return [v for k, v in virtuals.items() if k in keys]
-
-
-def _op_service(op: Op) -> ServiceKey:
-    if isinstance(op, AddService | EditService):
-        return op.service.key
-    if isinstance(op, DelService):
-        return op.key
-    return op.service

@@ -1,7 +1,8 @@
-"""The engine's in-memory state: health slots, and the status view built from them.
+"""The engine's in-memory state: health slots, its view of the kernel table, the status view.
 
 A slot is one shared health entry (a check key, the (virtual, real) pairs that share it, its
-probe). Pure bookkeeping and rendering: no I/O, no asyncio; the engine decides and acts.
+probe). KernelView is the engine's record of the table and of the services to plan next.
+Pure bookkeeping and rendering: no I/O, no asyncio; the engine decides and acts.
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ from healthd.ipvs.types import (
     Table,
 )
 from healthd.model import Config, Real, Virtual
-from healthd.reconcile import is_up, real_dest, service_key
+from healthd.reconcile import (
+    Prepared,
+    desired_service,
+    desired_table,
+    is_up,
+    plan,
+    plan_service,
+    prepare,
+    real_dest,
+    service_key,
+    sort_ops,
+)
 
 Member = tuple[Virtual, Real]
 
@@ -78,6 +90,102 @@ class Slots(Mapping[hl.CheckKey, hl.Health]):
         self.by_key = slots
         self.by_id = {slot.id: slot for slot in slots.values()}
         return kept, len(slots) - kept, gone
+
+
+class KernelView:
+    """The engine's record of the kernel table, and the services whose plan is due.
+
+    `services` follows each applied op (`applied`) and is replaced by every dump
+    (`replace`); `stale` says an op failed, so the record may be wrong and the next
+    reconcile dumps first. `dirty` services are planned alone against the record.
+    """
+
+    def __init__(self) -> None:
+        self.services: dict[ServiceKey, ServiceEntry] = {}
+        self.dirty: set[ServiceKey] = set()
+        self.stale = False
+        self.virtuals: dict[ServiceKey, Virtual] = {}  # each service's virtual, config order
+        self._prepared: dict[ServiceKey, Prepared] = {}
+
+    def index(self, config: Config, slots: Slots) -> None:
+        """Prepare every virtual of `config` once, with the slots' own health keys."""
+        keys = {(id(v), id(r)): s.key for s in slots.by_key.values() for v, r in s.members}
+        self.virtuals = {service_key(v): v for v in config.virtuals}
+        self._prepared = {
+            key: prepare(v, [keys[id(v), id(r)] for r in v.reals])
+            for key, v in self.virtuals.items()
+        }
+
+    def take(self) -> set[ServiceKey]:
+        """Return the dirty services and start a new set."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def replace(self, table: Table) -> None:
+        """Take a fresh dump as the record."""
+        self.services = dict(table.services)
+
+    def applied(self, op: Op) -> None:
+        """Record an op the kernel accepted."""
+        apply_in_place(self.services, op)
+
+    def table(self) -> Table:
+        """Return a snapshot of the record."""
+        return Table(dict(self.services))
+
+    def plan_all(
+        self,
+        config: Config,
+        health: Slots,
+        forced: AbstractSet[hl.CheckKey],
+        *,
+        owned: AbstractSet[ServiceKey],
+        starting: bool,
+    ) -> list[Op]:
+        """Return the plan for the whole table, against the record (fresh from a dump)."""
+        actual = Table(self.services)
+        desired = desired_table(
+            config, health, forced, actual=actual, starting=starting, prepared=self._prepared
+        )
+        return plan(desired, actual, owned=owned)
+
+    def plan_dirty(
+        self,
+        dirty: AbstractSet[ServiceKey],
+        config: Config,
+        health: Slots,
+        forced: AbstractSet[hl.CheckKey],
+    ) -> list[Op]:
+        """Return the plan for the `dirty` services alone, against the record."""
+        ops: list[Op] = []
+        for key in dirty:
+            virtual = self.virtuals.get(key)
+            if virtual is None:
+                continue  # dropped by a reload, whose full reconcile dealt with it
+            have = self.services.get(key)
+            want = desired_service(
+                virtual,
+                health,
+                forced,
+                actual_entry=have,
+                readdquiescent=config.readdquiescent,
+                prepared=self._prepared.get(key),
+            )
+            ops.extend(plan_service(want, have, key))
+        return sort_ops(ops)
+
+    def virtuals_of(self, keys: AbstractSet[ServiceKey]) -> list[Virtual]:
+        """Return the virtuals of these services in config order (hooks run in a stable order)."""
+        return [v for k, v in self.virtuals.items() if k in keys]
+
+
+def op_service(op: Op) -> ServiceKey:
+    """Return the service an op changes."""
+    if isinstance(op, AddService | EditService):
+        return op.service.key
+    if isinstance(op, DelService):
+        return op.key
+    return op.service
 
 
 def apply_to(table: Table, op: Op) -> Table:

@@ -21,7 +21,7 @@ from healthd.ipvs.types import (
 )
 from healthd.model import CheckSpec, CheckType, Config, Proto, Real, Virtual
 from healthd.reconcile import initial_health
-from healthd.state import Slots, apply_to
+from healthd.state import KernelView, Slots, apply_to, op_service
 
 SVC = ServiceKey(Protocol.TCP, ip_address("192.0.2.10"), 80)
 D1 = DestKey(ip_address("198.51.100.1"), 80)
@@ -67,3 +67,33 @@ def test_slots_keep_health_and_ids_of_kept_keys():
     third = config(r1, checktype=CheckType.PING)
     assert slots.install(third, initial_health(third, Table())) == (0, 1, 1)
     assert slots.by_key[hl.check_key(third.virtuals[0], r1)].id != slot.id
+
+
+def test_kernel_view_plans_dirty_services_against_its_record():
+    r1, r2 = Real(ip_address("198.51.100.1"), 80), Real(ip_address("198.51.100.2"), 80)
+    cfg = config(r1, r2)
+    slots = Slots()
+    slots.install(cfg, {k: hl.initial(True) for k in hl.check_groups(cfg)})
+    view = KernelView()
+    view.index(cfg, slots)
+    assert view.virtuals == {SVC: cfg.virtuals[0]}
+    full = view.plan_all(cfg, slots, set(), owned={SVC}, starting=True)
+    for op in full:
+        view.applied(op)
+    assert {d.weight for d in view.services[SVC].dests.values()} == {1}
+    assert view.plan_dirty({SVC}, cfg, slots, set()) == []  # the record is current
+    slots.by_key[hl.check_key(cfg.virtuals[0], r2)].health = hl.initial(False)
+    view.dirty.add(SVC)
+    dirty = view.take()
+    assert view.dirty == set()
+    ops = view.plan_dirty(dirty, cfg, slots, set())
+    assert [str(op) for op in ops] == [f"del-dest {SVC} 198.51.100.2:80"]
+    assert [op_service(op) for op in ops] == [SVC]
+    other = ServiceKey(Protocol.UDP, ip_address("192.0.2.10"), 53)
+    assert view.plan_dirty({other}, cfg, slots, set()) == []  # not a configured service
+    snapshot = view.table()
+    view.applied(ops[0])
+    assert len(view.services[SVC].dests) == 1
+    assert len(snapshot.services[SVC].dests) == 2, "a snapshot does not follow later ops"
+    view.replace(Table())
+    assert view.services == {}
