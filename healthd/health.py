@@ -84,16 +84,17 @@ def observe(
         successes, failures = health.successes + 1, 0
     else:
         successes, failures = 0, health.failures + 1
-    new = dataclasses.replace(health, failures=failures, successes=successes, last=result)
-    if health.forced is not None:
-        return new, None
-    if health.up and not result.up and failures >= max(failurecount, 1):
-        down = dataclasses.replace(new, up=False, since=now)
-        return down, Transition(Kind.DOWN, result.reason, result.detail, failures)
-    if not health.up and result.up and successes >= max(rise, 1):
+    # built directly, not with dataclasses.replace: this runs once per check result
+    up, since, forced = health.up, health.since, health.forced
+    transition = None
+    if forced is None and up and not result.up and failures >= max(failurecount, 1):
+        up, since = False, now
+        transition = Transition(Kind.DOWN, result.reason, result.detail, failures)
+    elif forced is None and not up and result.up and successes >= max(rise, 1):
         # ldirectord: one success restores a down real (rise=1 keeps that)
-        return dataclasses.replace(new, up=True, since=now), Transition(Kind.UP, result.reason)
-    return new, None
+        up, since = True, now
+        transition = Transition(Kind.UP, result.reason)
+    return Health(up, failures, successes, result, since, forced), transition
 
 
 def force(health: Health, reason: str, *, now: float) -> tuple[Health, Transition | None]:
