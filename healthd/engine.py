@@ -273,19 +273,20 @@ class Engine:
             await self._scan_maintenance(reconcile=True)
 
     async def _scan_maintenance(self, *, reconcile: bool) -> None:
-        """Re-read maintenancedir; force newly listed reals down, release the others."""
+        """Re-read maintenancedir; force newly listed reals down, release the others.
+
+        With `reconcile`, the changed reals' virtuals are marked for the next tick (marked
+        last, so the tick sees the new forced set); without, the caller plans everything.
+        """
         directory = self.config.maintenancedir
         names = maintenance.scan(directory) if directory else set()
         hostnames = await self._resolve(names) if names else {}
         forced = maintenance.forced_down(names, self.config, hostnames) & self._slots.by_key.keys()
         now = self._now()
-        changed = False
         for key in forced - self._forced:
             slot = self._slots.by_key[key]
             new, transition = hl.force(slot.health, "maintenance", now=now)
             slot.health = new
-            changed = True
-            self._mark(slot)
             for virtual, real in slot.members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="on"
@@ -295,15 +296,14 @@ class Engine:
         for key in self._forced - forced:
             slot = self._slots.by_key[key]
             slot.health = hl.release(slot.health)
-            changed = True
-            self._mark(slot)
             for virtual, real in slot.members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="off"
                 )
-        self._forced = forced
-        if changed and not reconcile:
-            self._wake.clear()  # the caller reconciles everything next
+        changed, self._forced = forced ^ self._forced, forced
+        if reconcile:
+            for key in changed:
+                self._mark(self._slots.by_key[key])
 
     async def _resolve(self, names: set[str]) -> Mapping[Any, str]:
         """Return reverse names of the reals, looked up once each (only when names exist)."""
