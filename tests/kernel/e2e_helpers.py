@@ -150,6 +150,10 @@ class Topology:
         for path in [*self.state.glob("*.fail"), *self.state.glob("*.body")]:
             path.unlink()
 
+    def server_errors(self) -> str:
+        """Return what the servers wrote to stderr (tracebacks), for failure reports."""
+        return "".join(p.read_text(errors="replace") for p in sorted(self.state.glob("*.stderr")))
+
     def ipvsadm(self, *args: str) -> str:
         """Run ipvsadm in the director and return its output."""
         return self.director.run(["ipvsadm", *args]).stdout
@@ -188,18 +192,31 @@ def count(answers: list[str]) -> Counter[str]:
     return Counter(answers)
 
 
-def _start_server(ns: Netns, name: str, address: str, state: Path) -> Server:
-    proc = ns.popen([sys.executable, "-c", SERVER, name, str(state)])
+def _spawn_server(ns: Netns, name: str, state: Path) -> subprocess.Popen[str]:
+    # stderr to a file: a pipe nobody reads would fill up and block the server
+    with (state / f"{name}.stderr").open("w") as err:
+        proc = subprocess.Popen(
+            ns.argv([sys.executable, "-c", SERVER, name, str(state)]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    ns.procs.append(proc)  # the Lab kills it on close()
+    return proc
+
+
+def _await_server(ns: Netns, name: str, address: str, proc: subprocess.Popen[str]) -> Server:
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.isdigit():
         proc.kill()
-        _, err = proc.communicate()
-        raise AssertionError(f"server {name} did not start: {err.strip()}")
+        proc.wait()
+        raise AssertionError(f"server {name} did not start (see its .stderr file)")
     return Server(name, address, int(line), ns)
 
 
-def _attach(lab: Lab, director: Netns, ns: Netns, address: str, index: int) -> None:
+def _attach(director: Netns, ns: Netns, address: str, index: int) -> None:
     """Link NS to the director's bridge with ADDRESS/24 and the director as its gateway."""
     here, there = f"e2e{index}d", f"e2e{index}s"
     director.ip("link", "add", here, "type", "veth", "peer", there, "netns", ns.name)
@@ -222,13 +239,16 @@ def build(state: Path) -> Topology:
         director.ip("addr", "add", f"{GATEWAY}/24", "dev", "br0")
         director.ip("link", "set", "br0", "up")
         topo = Topology(lab, state, director, client)
-        for i, address in enumerate(REAL_ADDRESSES, start=1):
-            ns = lab.netns(f"r{i}")
-            _attach(lab, director, ns, address, i)
-            topo.reals.append(_start_server(ns, f"r{i}", address, state))
-        ns = lab.netns("fb")
-        _attach(lab, director, ns, FALLBACK_ADDRESS, 9)
-        topo.fallback = _start_server(ns, "fallback", FALLBACK_ADDRESS, state)
+        names = [(f"r{i}", address) for i, address in enumerate(REAL_ADDRESSES, start=1)]
+        names.append(("fallback", FALLBACK_ADDRESS))
+        started = []
+        for i, (name, address) in enumerate(names, start=1):
+            ns = lab.netns(name)
+            _attach(director, ns, address, i)
+            started.append((ns, name, address, _spawn_server(ns, name, state)))
+        # the servers start in parallel: python is slow to start in the emulated VM
+        servers = [_await_server(*args) for args in started]
+        topo.reals, topo.fallback = servers[:-1], servers[-1]
     except BaseException:
         lab.close()
         raise
@@ -298,7 +318,7 @@ class Healthd:
         texts = [
             p.read_text(errors="replace") for p in (self.out_path, self.log_path) if p.exists()
         ]
-        return "\n".join(texts)[-4000:]
+        return "\n".join(texts)[-8000:]
 
     def events(self, name: str | None = None) -> list[dict[str, object]]:
         """Return the log's events (all, or those named NAME), oldest first."""

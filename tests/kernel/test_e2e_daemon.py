@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from tests.kernel.e2e_helpers import (
     RESYNC_INTERVAL,
     VIP,
     Healthd,
+    Server,
     Topology,
     build,
     config_text,
@@ -74,6 +77,9 @@ def start(topo: Topology, workdir: Path) -> Iterator[Start]:
     yield start
     for daemon in daemons:
         daemon.kill()
+        # shown by pytest when the test failed
+        print(f"--- healthd output ({daemon.workdir}):\n{daemon.output()}")
+    print(f"--- servers' stderr:\n{topo.server_errors()[-3000:]}")
     topo.heal_all()
     topo.ipvsadm("-C")
 
@@ -83,46 +89,63 @@ def full_table(topo: Topology, weights: tuple[int, ...], scheduler: str = "rr") 
     return sorted([service_line(scheduler), *lines])
 
 
+def stamp(event: dict[str, object]) -> float:
+    """Return the wall-clock time of a log event (healthd logs ISO 8601 UTC timestamps)."""
+    return datetime.fromisoformat(str(event["timestamp"])).timestamp()
+
+
 def table_is(topo: Topology, expected: list[str]) -> Callable[[], bool]:
     return lambda: sorted(topo.table()) == sorted(expected)
 
 
-def test_table_matches_config_and_every_real_gets_its_share(topo: Topology, start: Start) -> None:
-    start(weights=(1, 2, 3), scheduler="wrr")
+def take_out(topo: Topology, daemon: Healthd, server: Server, failure: str) -> float:
+    """Make SERVER fail its check; return the seconds until healthd's op took it out."""
+    seen_ops, seen_down = len(daemon.events("ipvs.op_applied")), len(daemon.events("real.down"))
+    began = time.time()
+    if failure == "status 500":
+        topo.fail(server)
+    else:
+        topo.set_body(server, "under maintenance")
+
+    def ops() -> list[dict[str, object]]:
+        applied = daemon.events("ipvs.op_applied")[seen_ops:]
+        return [e for e in applied if server.endpoint in str(e["op"])]
+
+    [op] = wait_for(ops, f"healthd taking {server.name} out after {failure}")
+    [down] = daemon.events("real.down")[seen_down:]
+    reason = "status_mismatch" if failure == "status 500" else "body_mismatch"
+    assert (down["real"], down["reason"]) == (server.endpoint, reason)
+    return stamp(op) - began
+
+
+def test_table_matches_config_and_drift_is_repaired(topo: Topology, start: Start) -> None:
+    daemon = start(weights=(1, 2, 3), scheduler="wrr")
     # healthd starts the reals at weight 0 and gives each its weight after a good check
     wait_for(table_is(topo, full_table(topo, (1, 2, 3), "wrr")), "every real up")
     # ten whole rounds of wrr 1:2:3, whatever real the round starts at
     assert count(topo.requests(60)) == {"r1": 10, "r2": 20, "r3": 30}
 
+    r2 = topo.reals[1]
+    seen = len(daemon.events("ipvs.op_applied"))
+    topo.ipvsadm("-d", "-t", f"{VIP}:80", "-r", r2.endpoint)
+    deleted = time.time()  # (ipvsadm succeeded: topo.ipvsadm checks its exit status)
+    wait_for(table_is(topo, full_table(topo, (1, 2, 3), "wrr")), "r2 restored")
+    assert len(daemon.events("ipvs.drift_detected")) == 1
+    [restored] = daemon.events("ipvs.op_applied")[seen:]
+    assert restored["op"] == f"add-dest tcp/{VIP}:80 {r2.endpoint} masq w=2"
+    took = stamp(restored) - deleted
+    assert took <= RESYNC_INTERVAL + ALLOWANCE, f"restored after {took:.1f} s"
 
-@pytest.mark.parametrize(
-    ("quiescent", "failure"),
-    [(True, "status 500"), (False, "ok.html changed")],
-    ids=["quiescent-500", "removed-body"],
-)
-def test_failed_real_gets_no_traffic_until_it_recovers(
-    topo: Topology, start: Start, quiescent: bool, failure: str
-) -> None:
-    daemon = start(quiescent=quiescent)
-    r1, r2, r3 = topo.reals
+
+def test_failed_real_gets_no_traffic_until_it_recovers(topo: Topology, start: Start) -> None:
+    daemon = start(quiescent=True)
+    r2 = topo.reals[1]
     wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real up")
-    down = [service_line(), dest_line(r1, 1), dest_line(r3, 1)]
-    if quiescent:
-        down.append(dest_line(r2, 0))
 
-    began = time.monotonic()
-    if failure == "status 500":
-        topo.fail(r2)
-    else:
-        topo.set_body(r2, "under maintenance")
-    wait_for(table_is(topo, down), f"r2 out of the table after {failure}")
-    took = time.monotonic() - began
-    assert took <= DETECTION + ALLOWANCE, f"r2 left after {took:.1f} s"
-    [event] = daemon.events("real.down")
-    assert (event["real"], event["reason"]) == (
-        r2.endpoint,
-        "status_mismatch" if failure == "status 500" else "body_mismatch",
-    )
+    took = take_out(topo, daemon, r2, "status 500")
+    assert took <= DETECTION + ALLOWANCE, f"r2 quiesced after {took:.1f} s"
+    # quiescent=yes: weight 0, so r2's established connections drain
+    assert sorted(topo.table()) == full_table(topo, (1, 0, 1))
     assert count(topo.requests(100)) == {"r1": 50, "r3": 50}
 
     topo.heal_all()
@@ -130,22 +153,27 @@ def test_failed_real_gets_no_traffic_until_it_recovers(
     assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
 
 
-def test_fallback_serves_while_every_real_is_down(topo: Topology, start: Start) -> None:
+def test_removed_real_then_fallback_while_every_real_is_down(topo: Topology, start: Start) -> None:
     daemon = start(quiescent=False, fallback=True)
     assert topo.fallback is not None
-    r1 = topo.reals[0]
+    r1, r2, r3 = topo.reals
     wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real up")
     # (until the first good check, no real is up: the fallback may stand in at start)
     seen = len(daemon.events())
+
+    took = take_out(topo, daemon, r2, "ok.html changed")
+    assert took <= DETECTION + ALLOWANCE, f"r2 removed after {took:.1f} s"
+    assert sorted(topo.table()) == sorted([service_line(), dest_line(r1, 1), dest_line(r3, 1)])
+    assert count(topo.requests(100)) == {"r1": 50, "r3": 50}
 
     for server in topo.reals:
         topo.fail(server)
     wait_for(table_is(topo, [service_line(), dest_line(topo.fallback, 1)]), "fallback only")
     assert count(topo.requests(20)) == {"fallback": 20}
 
-    topo.fail(r1, failing=False)
-    wait_for(table_is(topo, [service_line(), dest_line(r1, 1)]), "r1 instead of the fallback")
-    assert count(topo.requests(20)) == {"r1": 20}
+    topo.heal_all()
+    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real back, no fallback")
+    assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
     events = [str(e["event"]) for e in daemon.events()[seen:]]
     assert [e for e in events if e.startswith("fallback.")] == ["fallback.on", "fallback.off"]
 
@@ -153,20 +181,17 @@ def test_fallback_serves_while_every_real_is_down(topo: Topology, start: Start) 
 def test_sighup_applies_only_the_change_and_a_broken_config_changes_nothing(
     topo: Topology, start: Start, workdir: Path
 ) -> None:
-    # a service healthd does not own: no reload may touch it
-    topo.ipvsadm("-A", "-t", f"{VIP}:8080", "-s", "wlc")
-    other = [f"-A -t {VIP}:8080 -s wlc"]
     daemon = start()
     r1, r2, r3 = topo.reals
     topo.fail(r3)
-    wait_for(table_is(topo, [*full_table(topo, (1, 1, 0)), *other]), "r3 down")
+    wait_for(table_is(topo, full_table(topo, (1, 1, 0))), "r3 down")
 
-    # the edit: r2's weight 1 -> 3; r3 stays down through the reload (its health is kept)
+    # the edit: r2's weight 1 -> 3; r1 (up) and r3 (down) keep their health: no op for them
     daemon.config.write_text(config_text(topo, workdir, weights=(1, 3, 1)))
     ops_before = len(daemon.events("ipvs.op_applied"))
     daemon.signal(signal.SIGHUP)
     wait_for(lambda: daemon.events("engine.reloaded"), "the reload")
-    expected = sorted([*full_table(topo, (1, 3, 0)), *other])
+    expected = full_table(topo, (1, 3, 0))
     assert sorted(topo.table()) == expected
     applied = [e["op"] for e in daemon.events("ipvs.op_applied")[ops_before:]]
     assert applied == [f"edit-dest tcp/{VIP}:80 {r2.endpoint} masq w=3"]
@@ -180,7 +205,11 @@ def test_sighup_applies_only_the_change_and_a_broken_config_changes_nothing(
     assert sorted(topo.table()) == expected
     assert daemon.events("ipvs.op_applied")[ops_before:] == []
     topo.fail(r3, failing=False)
-    wait_for(table_is(topo, [*full_table(topo, (1, 3, 1)), *other]), "r3 up")
+    wait_for(table_is(topo, full_table(topo, (1, 3, 1))), "r3 up")
+
+    # SIGTERM with cleanstop=yes (the default) deletes healthd's service
+    assert daemon.stop() == 0
+    assert topo.table() == []
 
 
 def test_restart_fails_no_client_request(topo: Topology, start: Start, workdir: Path) -> None:
@@ -204,15 +233,23 @@ def test_restart_fails_no_client_request(topo: Topology, start: Start, workdir: 
     assert topo.table() == table
 
 
-def test_destination_deleted_by_hand_is_restored(topo: Topology, start: Start) -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason="NetlinkDriver.dump runs several destination dumps at once on one netlink socket;"
+    " the kernel answers EBUSY as soon as two services have destinations (DUMP_WINDOW > 1)",
+)
+def test_services_it_does_not_own_are_left_alone(topo: Topology, start: Start) -> None:
+    _, r2, r3 = topo.reals
+    topo.ipvsadm("-A", "-t", f"{VIP}:8080", "-s", "wlc")
+    for server in (r2, r3):
+        topo.ipvsadm("-a", "-t", f"{VIP}:8080", "-r", server.endpoint, "-m", "-w", "5")
+    other = [f"-A -t {VIP}:8080 -s wlc", *(dest_line(s, 5, vport=8080) for s in (r2, r3))]
     daemon = start()
-    r2 = topo.reals[1]
-    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real up")
-    topo.ipvsadm("-d", "-t", f"{VIP}:80", "-r", r2.endpoint)
-    assert dest_line(r2, 1) not in topo.table()
-    began = time.monotonic()
-    wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "r2 restored")
-    took = time.monotonic() - began
-    assert took <= RESYNC_INTERVAL + ALLOWANCE, f"restored after {took:.1f} s"
-    assert len(daemon.events("ipvs.drift_detected")) == 1
-    assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
+    # (in a healthy run every real is up within a few seconds; 20 s keeps the xfail short)
+    wait_for(table_is(topo, [*full_table(topo, (1, 1, 1)), *other]), "every real up", 20)
+    assert daemon.events("ipvs.dump_failed") == []
+    proc = topo.director.run([sys.executable, "-m", "healthd", "ipvs", "dump"], check=False)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == topo.ipvsadm("-Sn")
+    assert daemon.stop() == 0
+    assert sorted(topo.table()) == sorted(other)  # cleanstop deletes only healthd's own
