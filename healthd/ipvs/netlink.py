@@ -283,6 +283,8 @@ class NetlinkDriver:
                 raise error(None, exc.errno or errno.EIO) from None
 
     async def _entries(self) -> AsyncIterator[ServiceEntry]:
+        # kernel: one dump at a time per netlink socket (a second one gets EBUSY), so the
+        # destination dumps go one service after another
         replies = await self._request(genl.IPVS_CMD_GET_SERVICE, [], dump=True)
         for reply in replies:
             service, counters = decode_service(reply.get_attr("IPVS_CMD_ATTR_SERVICE"))
