@@ -145,18 +145,6 @@ def prepare(virtual: Virtual, keys: Sequence[CheckKey] | None = None) -> Prepare
     return Prepared(service_of(virtual), tuple(keys), dests, fallback_dest(virtual))
 
 
-def desired_entry(
-    virtual: Virtual,
-    up: Mapping[Real, bool],
-    present: AbstractSet[DestKey],
-    *,
-    readd: bool,
-) -> ServiceEntry:
-    """Return one virtual's service with the dests its reals' states call for."""
-    states = [up[real] for real in virtual.reals]
-    return _entry(virtual, prepare(virtual), states, present, readd=readd)
-
-
 def _entry(
     virtual: Virtual,
     prepared: Prepared,

@@ -89,6 +89,7 @@ def test_kernel_view_plans_dirty_services_against_its_record():
     ops = view.plan_dirty(dirty, cfg, slots, set())
     assert [str(op) for op in ops] == [f"del-dest {SVC} 198.51.100.2:80"]
     assert [op_service(op) for op in ops] == [SVC]
+    assert op_service(AddService(Service(SVC))) == op_service(DelService(SVC)) == SVC
     other = ServiceKey(Protocol.UDP, ip_address("192.0.2.10"), 53)
     assert view.plan_dirty({other}, cfg, slots, set()) == []  # not a configured service
     snapshot = view.table()
