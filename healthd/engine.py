@@ -4,8 +4,8 @@ Level-triggered and incremental: a health or maintenance change marks only its v
 services dirty, and the reconcile task plans those against the engine's cached view of the
 kernel table (kept current from each applied op). Start, reload and the periodic resync
 dump the kernel and plan everything, which repairs drift. Kernel errors are logged and
-retried (after a fresh dump), never fatal. Signals, pid files and config
-loading belong to healthd.daemon; the check library and the driver are injected.
+retried after a fresh dump, never fatal. Signals, pid files and config loading belong to
+healthd.daemon; the check library and the driver are injected.
 """
 
 from __future__ import annotations
