@@ -38,8 +38,8 @@ from tests.kernel.e2e_helpers import (
 
 pytestmark = pytest.mark.kernel
 
-# What the VM adds to a deadline: TCG emulation is 15-25x slower than the host, and each poll
-# of the table runs ipvsadm in a namespace.
+# What the VM adds to a deadline measured from healthd's own log: TCG emulation runs the check,
+# the reconcile and the netlink calls 15-25x slower than the host does.
 ALLOWANCE = 3.0
 DETECTION = CHECKINTERVAL * FAILURECOUNT + CHECKTIMEOUT  # seconds, from the issue
 
@@ -85,6 +85,7 @@ def start(topo: Topology, workdir: Path) -> Iterator[Start]:
 
 
 def full_table(topo: Topology, weights: tuple[int, ...], scheduler: str = "rr") -> list[str]:
+    """Return the sorted `ipvsadm -Sn` lines of the VIP with r1..r3 at WEIGHTS."""
     lines = [dest_line(server, w) for server, w in zip(topo.reals, weights, strict=True)]
     return sorted([service_line(scheduler), *lines])
 
@@ -95,6 +96,7 @@ def stamp(event: dict[str, object]) -> float:
 
 
 def table_is(topo: Topology, expected: list[str]) -> Callable[[], bool]:
+    """Return a poll for wait_for: is the director's table EXPECTED (in any order)?"""
     return lambda: sorted(topo.table()) == sorted(expected)
 
 
