@@ -2,8 +2,9 @@
 
 From any starting table (foreign services included) the plan converges on the desired table
 for owned services, leaves every other service untouched, is empty when run again, keeps its
-ordering invariants, and never deletes a quiescent real's destination. Planned service by
-service (the engine's incremental path), it is the full plan restricted to those services.
+ordering invariants, is minimal (each op changes something, no entry is touched twice) and
+never deletes a quiescent real's destination. Planned service by service (the engine's
+incremental path), it is the full plan restricted to those services.
 """
 
 from __future__ import annotations
@@ -202,6 +203,26 @@ def test_plan_converges_and_is_idempotent(desired, actual, extra):
         assert _service_of(op) in owned
         if isinstance(op, DelService):
             assert op.key not in desired.services
+
+
+def _target(op: Op) -> tuple[ServiceKey, DestKey | None]:
+    if isinstance(op, AddDest | EditDest):
+        return (op.service, op.dest.key)
+    if isinstance(op, DelDest):
+        return (op.service, op.key)
+    return (_service_of(op), None)
+
+
+@settings(deadline=None, max_examples=100)
+@given(desired=tables(), actual=tables(), extra=st.sets(service_keys, max_size=3))
+def test_plan_is_minimal(desired, actual, extra):
+    """Every op changes the table, and no service or destination is touched twice."""
+    ops = plan(desired, actual, owned=frozenset(desired.services) | frozenset(extra))
+    targets = [_target(op) for op in ops]
+    assert len(targets) == len(set(targets)), "an entry is touched twice"
+    seen = [run(actual, []), *run_steps(actual, ops)]
+    for op, before, after in zip(ops, seen[:-1], seen[1:], strict=True):
+        assert before != after, f"{op} changed nothing"
 
 
 # --- desired_table over generated configs -------------------------------------------------
