@@ -3,8 +3,8 @@
 From any starting table (foreign services included) the plan converges on the desired table
 for owned services, leaves every other service untouched, is empty when run again, keeps its
 ordering invariants, is minimal (each op changes something, no entry is touched twice) and
-never deletes a quiescent real's destination. Planned service by service (the engine's
-incremental path), it is the full plan restricted to those services.
+deterministic, and never deletes a quiescent real's destination. Planned service by service
+(the engine's incremental path), it is the full plan restricted to those services.
 """
 
 from __future__ import annotations
@@ -213,11 +213,23 @@ def _target(op: Op) -> tuple[ServiceKey, DestKey | None]:
     return (_service_of(op), None)
 
 
+def _reversed(table: Table) -> Table:
+    """Return the same table with services and destinations in the opposite order."""
+    return Table(
+        {
+            key: ServiceEntry(e.service, dict(reversed(e.dests.items())))
+            for key, e in reversed(table.services.items())
+        }
+    )
+
+
 @settings(deadline=None, max_examples=100)
 @given(desired=tables(), actual=tables(), extra=st.sets(service_keys, max_size=3))
-def test_plan_is_minimal(desired, actual, extra):
-    """Every op changes the table, and no service or destination is touched twice."""
-    ops = plan(desired, actual, owned=frozenset(desired.services) | frozenset(extra))
+def test_plan_is_minimal_and_deterministic(desired, actual, extra):
+    """Every op changes the table, no entry is touched twice, and table order does not matter."""
+    owned = frozenset(desired.services) | frozenset(extra)
+    ops = plan(desired, actual, owned=owned)
+    assert plan(_reversed(desired), _reversed(actual), owned=owned) == ops
     targets = [_target(op) for op in ops]
     assert len(targets) == len(set(targets)), "an entry is touched twice"
     seen = [run(actual, []), *run_steps(actual, ops)]
