@@ -1,210 +1,85 @@
-"""NetlinkDriver: the kernel IPVS table over generic netlink ("IPVS" family), via pyroute2.
+"""NetlinkDriver: the kernel IPVS table over generic netlink ("IPVS" family).
 
-The only module that imports pyroute2. It builds the IPVS messages itself on pyroute2's
-asyncio generic-netlink socket (pyroute2's IPVSService/IPVSDest helpers mis-encode
-firewall-mark services and IPv6 netmasks, and its "update" verb sends a delete) and maps
-every kernel error to a one-line DriverError. Policy lives in healthd.reconcile.
+It speaks netlink on its own non-blocking socket, with messages packed and parsed by
+healthd.ipvs._wire (struct, no generic attribute classes): pyroute2's per-attribute Python
+decoding and its asyncio socket cost milliseconds per message, which made a dump of tens of
+thousands of destinations take minutes. pyroute2 is used for nothing but its NetlinkError.
+Every kernel error becomes a one-line DriverError. Policy lives in healthd.reconcile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
+import os
 import socket
-import struct
-from collections.abc import AsyncIterator
-from ipaddress import IPv4Address, ip_address
-from typing import Any, Final
+import threading
+from typing import Final
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.generic import ipvs as genl
 
+from healthd.ipvs import _wire as w
+from healthd.ipvs._wire import decode_dest, decode_service, encode
 from healthd.ipvs.driver import apply_idempotent, error, validate
-from healthd.ipvs.types import (
-    AddDest,
-    AddService,
-    Counters,
-    DelDest,
-    DelService,
-    Dest,
-    DestKey,
-    EditDest,
-    EditService,
-    Method,
-    Op,
-    Protocol,
-    Service,
-    ServiceEntry,
-    ServiceKey,
-    Table,
-    sched_flag_names,
-)
+from healthd.ipvs.types import Counters, Dest, DestKey, Op, ServiceEntry, ServiceKey, Table
 
-F_PERSISTENT: Final = 0x01
-F_ONEPACKET: Final = 0x04
-F_SCHED_MASK: Final = 0x38
-PROTO_NUM: Final = {Protocol.TCP: socket.IPPROTO_TCP, Protocol.UDP: socket.IPPROTO_UDP}
-PROTO_NUM[Protocol.SCTP] = 132  # IPPROTO_SCTP
-PROTO_NAME: Final = {num: proto for proto, num in PROTO_NUM.items()}
-METHOD_NUM: Final = {Method.MASQ: 0, Method.TUNNEL: 2, Method.ROUTE: 3}
-METHOD_NAME: Final = {0: Method.MASQ, 1: Method.ROUTE, 2: Method.TUNNEL, 3: Method.ROUTE}
-FAMILY: Final = {4: socket.AF_INET, 6: socket.AF_INET6}
-VERSION: Final = {socket.AF_INET: 4, socket.AF_INET6: 6}
+__all__ = ["NetlinkDriver", "decode_dest", "decode_service", "encode"]
+
 NO_IPVS: Final = "IPVS is not available in this kernel (modprobe ip_vs failed)"
-
-Attrs = list[tuple[str, Any]]
-
-
-class _Socket(genl.AsyncIPVSSocket):  # type: ignore[misc]
-    # pyroute2 logs "protocol IPVS not found" at error level; healthd reports it itself
-    module_err_level = "debug"
-
-
-# --- encoding ------------------------------------------------------------------------------
+NETNS_DIR: Final = "/var/run/netns"  # where `ip netns add` puts its names
+CLONE_NEWNET: Final = 0x40000000
+SOL_NETLINK: Final = 270
+NETLINK_CAP_ACK: Final = 10  # acks without a copy of the request
+RCVBUF: Final = 1 << 20
+RECV_SIZE: Final = 1 << 16  # kernel: dump chunks stay under 32 KiB
 
 
-def _netmask_attr(service: Service) -> str:
-    # kernel: the netmask attribute is a raw 32-bit word: a network-order mask for IPv4, the
-    # prefix length in host order for IPv6 (ip_vs_add_service reads it as a plain u32), so
-    # the IPv6 case is passed through pyroute2's ip4addr codec as the bytes of that u32.
-    if service.key.family == 6:
-        plen = service.netmask if isinstance(service.netmask, int) else 128
-        return str(IPv4Address(struct.pack("=I", plen)))
-    return str(service.netmask) if service.netmask is not None else "255.255.255.255"
+# --- the socket ----------------------------------------------------------------------------
 
 
-def _key_attrs(key: ServiceKey) -> Attrs:
-    attrs: Attrs = [("IPVS_SVC_ATTR_AF", FAMILY[key.family])]
-    if key.proto is Protocol.FWM:
-        return [*attrs, ("IPVS_SVC_ATTR_FWMARK", key.fwmark)]
-    return [
-        *attrs,
-        ("IPVS_SVC_ATTR_PROTOCOL", PROTO_NUM[key.proto]),
-        ("IPVS_SVC_ATTR_ADDR", str(key.address)),
-        ("IPVS_SVC_ATTR_PORT", key.port),
-    ]
+def _new_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 16)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        sock.bind((0, 0))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
-def _service_attrs(service: Service) -> Attrs:
-    flags = service.flag_bits
-    if service.persistent is not None:
-        flags |= F_PERSISTENT
-    if service.one_packet:
-        flags |= F_ONEPACKET
-    return [
-        *_key_attrs(service.key),
-        ("IPVS_SVC_ATTR_SCHED_NAME", service.scheduler),
-        ("IPVS_SVC_ATTR_FLAGS", {"flags": flags, "mask": 0xFFFFFFFF}),
-        ("IPVS_SVC_ATTR_TIMEOUT", service.persistent or 0),
-        ("IPVS_SVC_ATTR_NETMASK", _netmask_attr(service)),
-    ]
+def _socket_in(netns: str) -> socket.socket:
+    """Return a netlink socket created inside the named network namespace.
 
+    A socket keeps the namespace it was created in, so a short-lived thread enters the
+    namespace (setns affects only the calling thread), creates it and ends.
+    """
+    path = netns if "/" in netns else os.path.join(NETNS_DIR, netns)
+    result: list[socket.socket | OSError] = []
 
-def _dest_attrs(dest: Dest, full: bool) -> Attrs:
-    family = FAMILY[dest.key.address.version]
-    attrs: Attrs = [
-        ("IPVS_DEST_ATTR_ADDR_FAMILY", family),
-        ("IPVS_DEST_ATTR_ADDR", str(dest.key.address)),
-        ("IPVS_DEST_ATTR_PORT", dest.key.port),
-    ]
-    if full:
-        attrs += [
-            ("IPVS_DEST_ATTR_FWD_METHOD", METHOD_NUM[dest.method]),
-            ("IPVS_DEST_ATTR_WEIGHT", dest.weight),
-            ("IPVS_DEST_ATTR_U_THRESH", dest.upper),
-            ("IPVS_DEST_ATTR_L_THRESH", dest.lower),
-        ]
-    return attrs
+    def enter() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err), path)
+            finally:
+                os.close(fd)
+            result.append(_new_socket())
+        except OSError as exc:
+            result.append(exc)
 
-
-def encode(op: Op) -> tuple[int, Attrs]:
-    """Return the generic-netlink command and attributes that carry op to the kernel."""
-    svc = "IPVS_CMD_ATTR_SERVICE"
-    dst = "IPVS_CMD_ATTR_DEST"
-    match op:
-        case AddService(service=s):
-            return genl.IPVS_CMD_NEW_SERVICE, [(svc, {"attrs": _service_attrs(s)})]
-        case EditService(service=s):
-            return genl.IPVS_CMD_SET_SERVICE, [(svc, {"attrs": _service_attrs(s)})]
-        case DelService(key=k):
-            return genl.IPVS_CMD_DEL_SERVICE, [(svc, {"attrs": _key_attrs(k)})]
-        case AddDest(service=k, dest=d):
-            cmd, full = genl.IPVS_CMD_NEW_DEST, True
-        case EditDest(service=k, dest=d):
-            cmd, full = genl.IPVS_CMD_SET_DEST, True
-        case DelDest(service=k, key=dk):
-            cmd, full, d = genl.IPVS_CMD_DEL_DEST, False, Dest(dk)
-    return cmd, [(svc, {"attrs": _key_attrs(k)}), (dst, {"attrs": _dest_attrs(d, full)})]
-
-
-# --- decoding ------------------------------------------------------------------------------
-
-
-def _counters(nla: Any, active: int = 0, inactive: int = 0, persist: int = 0) -> Counters:
-    stats = nla.get_attr("IPVS_SVC_ATTR_STATS64") or nla.get_attr("IPVS_DEST_ATTR_STATS64")
-    get = stats.get_attr if stats is not None else (lambda _name: 0)
-    return Counters(
-        active_conns=active,
-        inactive_conns=inactive,
-        persist_conns=persist,
-        conns=get("IPVS_STATS_ATTR_CONNS") or 0,
-        inpkts=get("IPVS_STATS_ATTR_INPKTS") or 0,
-        outpkts=get("IPVS_STATS_ATTR_OUTPKTS") or 0,
-        inbytes=get("IPVS_STATS_ATTR_INBYTES") or 0,
-        outbytes=get("IPVS_STATS_ATTR_OUTBYTES") or 0,
-    )
-
-
-def decode_service(nla: Any) -> tuple[Service, Counters]:
-    """Return the Service and its counters from an IPVS_CMD_ATTR_SERVICE attribute."""
-    family = VERSION[nla.get_attr("IPVS_SVC_ATTR_AF")]
-    fwmark = nla.get_attr("IPVS_SVC_ATTR_FWMARK") or 0
-    if fwmark:
-        key = ServiceKey(Protocol.FWM, fwmark=fwmark, family=family)
-    else:
-        proto = PROTO_NAME[nla.get_attr("IPVS_SVC_ATTR_PROTOCOL")]
-        address = ip_address(nla.get_attr("IPVS_SVC_ATTR_ADDR"))
-        key = ServiceKey(proto, address, nla.get_attr("IPVS_SVC_ATTR_PORT"))
-    flags = nla.get_attr("IPVS_SVC_ATTR_FLAGS")["flags"]
-    scheduler = nla.get_attr("IPVS_SVC_ATTR_SCHED_NAME")
-    persistent = nla.get_attr("IPVS_SVC_ATTR_TIMEOUT") if flags & F_PERSISTENT else None
-    raw_mask = nla.get_attr("IPVS_SVC_ATTR_NETMASK")
-    netmask: str | int = raw_mask
-    if family == 6:
-        netmask = struct.unpack("=I", IPv4Address(raw_mask).packed)[0]
-    service = Service(
-        key,
-        scheduler=scheduler,
-        persistent=persistent,
-        netmask=netmask,
-        one_packet=bool(flags & F_ONEPACKET),
-        sched_flags=sched_flag_names(scheduler, flags & F_SCHED_MASK),
-    )
-    return service, _counters(nla)
-
-
-def decode_dest(nla: Any) -> tuple[Dest, Counters]:
-    """Return the Dest and its counters from an IPVS_CMD_ATTR_DEST attribute."""
-    dest = Dest(
-        DestKey(
-            ip_address(nla.get_attr("IPVS_DEST_ATTR_ADDR")), nla.get_attr("IPVS_DEST_ATTR_PORT")
-        ),
-        weight=nla.get_attr("IPVS_DEST_ATTR_WEIGHT"),
-        method=METHOD_NAME[nla.get_attr("IPVS_DEST_ATTR_FWD_METHOD") & 0x7],
-        upper=nla.get_attr("IPVS_DEST_ATTR_U_THRESH") or 0,
-        lower=nla.get_attr("IPVS_DEST_ATTR_L_THRESH") or 0,
-    )
-    counters = _counters(
-        nla,
-        active=nla.get_attr("IPVS_DEST_ATTR_ACTIVE_CONNS") or 0,
-        inactive=nla.get_attr("IPVS_DEST_ATTR_INACT_CONNS") or 0,
-        persist=nla.get_attr("IPVS_DEST_ATTR_PERSIST_CONNS") or 0,
-    )
-    return dest, counters
-
-
-# --- the driver ----------------------------------------------------------------------------
+    thread = threading.Thread(target=enter, name="healthd-netns")
+    thread.start()
+    thread.join()
+    if isinstance(result[0], OSError):
+        raise result[0]
+    return result[0]
 
 
 async def _modprobe(module: str) -> bool:
@@ -222,24 +97,91 @@ async def _modprobe(module: str) -> bool:
     return await proc.wait() == 0
 
 
+class _Channel:
+    """One netlink socket with the IPVS family id: request → replies, with sequence numbers."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.family = 0
+        self._seq = 0
+
+    def next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        return self._seq
+
+    async def send(self, data: bytes) -> None:
+        await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    async def replies(self, seq: int) -> list[bytes]:
+        """Return the bodies answering request `seq`; raise NetlinkError on a kernel error.
+
+        Ends at the ack (NLMSG_ERROR 0), the error, or NLMSG_DONE of a dump; messages left
+        from other requests are skipped.
+        """
+        loop = asyncio.get_running_loop()
+        bodies: list[bytes] = []
+        while True:
+            data = await loop.sock_recv(self.sock, RECV_SIZE)
+            for kind, _flags, got, body in w.split(data):
+                if got != seq:
+                    continue
+                if kind == w.NLMSG_ERROR:
+                    code = w.error_code(body)
+                    if code:
+                        raise NetlinkError(code)
+                    return bodies
+                if kind == w.NLMSG_DONE:
+                    code = w.error_code(body) if len(body) >= 4 else 0
+                    if code:
+                        raise NetlinkError(code)
+                    return bodies
+                bodies.append(body)
+            if not data:
+                raise NetlinkError(errno.EIO)
+
+    async def request(self, cmd: int, payload: bytes, *, dump: bool = False) -> list[bytes]:
+        seq = self.next_seq()
+        flags = w.NLM_F_REQUEST | (w.NLM_F_DUMP if dump else w.NLM_F_ACK)
+        await self.send(w.message(self.family, cmd, payload, seq, flags))
+        return await self.replies(seq)
+
+    async def resolve(self) -> None:
+        """Look up the IPVS family id (NetlinkError ENOENT when ip_vs is not loaded)."""
+        seq = self.next_seq()
+        await self.send(w.family_request(seq))
+        for body in await self.replies(seq):
+            found = w.family_id(body)
+            if found is not None:
+                self.family = found
+                return
+        raise NetlinkError(errno.ENOENT)
+
+
+# --- the driver ----------------------------------------------------------------------------
+
+
 class NetlinkDriver:
     """IPVSDriver over the kernel's generic-netlink IPVS family.
 
-    `netns` names a network namespace (as `ip netns` does): the socket is opened inside it,
-    so the driver sees that namespace's IPVS table. The socket opens on first use; the
-    kernel module ip_vs is loaded once with modprobe if the family is missing.
+    `netns` names a network namespace (as `ip netns` does, or a path): the socket is opened
+    inside it, so the driver sees that namespace's IPVS table. The socket opens on first use;
+    the kernel module ip_vs is loaded once with modprobe if the family is missing.
     """
 
     def __init__(self, *, netns: str | None = None) -> None:
         self.netns = netns
-        self._sock: _Socket | None = None
+        self._chan: _Channel | None = None
         self._lock = asyncio.Lock()
 
-    async def _open(self) -> _Socket:
-        if self._sock is not None:
-            return self._sock
+    @property
+    def _sock(self) -> socket.socket | None:
+        return self._chan.sock if self._chan is not None else None
+
+    async def _open(self) -> _Channel:
+        if self._chan is not None:
+            return self._chan
         try:
-            sock = await self._connect()
+            chan = await self._connect()
         except NetlinkError as exc:
             if exc.code != errno.ENOENT:
                 raise error(None, exc.code) from None
@@ -247,55 +189,76 @@ class NetlinkDriver:
             if not await _modprobe("ip_vs"):
                 raise error(None, errno.ENOENT, NO_IPVS) from None
             try:
-                sock = await self._connect()
+                chan = await self._connect()
             except NetlinkError:
                 raise error(None, errno.ENOENT, NO_IPVS) from None
-        self._sock = sock
-        return sock
+        except OSError as exc:
+            raise error(None, exc.errno or errno.EIO) from None
+        self._chan = chan
+        return chan
 
-    async def _connect(self) -> _Socket:
-        sock = _Socket(netns=self.netns) if self.netns else _Socket()
+    async def _connect(self) -> _Channel:
+        if self.netns:
+            sock = await asyncio.to_thread(_socket_in, self.netns)
+        else:
+            sock = _new_socket()
+        chan = _Channel(sock)
         try:
-            await sock.setup_endpoint()
+            await chan.resolve()
         except BaseException:
             sock.close()
             raise
-        return sock
+        return chan
 
-    async def _request(self, cmd: int, attrs: Attrs, *, dump: bool = False) -> list[Any]:
-        sock = await self._open()
-        msg = genl.ipvsmsg()
-        msg["cmd"] = cmd
-        msg["version"] = genl.GENL_VERSION
-        msg["attrs"] = attrs
-        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK)
-        replies: list[Any] = await sock._do_request(msg, msg_flags=flags)
-        return replies
+    async def _request(self, cmd: int, payload: bytes, *, dump: bool = False) -> list[bytes]:
+        """Send one IPVS command and return its reply bodies; raise NetlinkError."""
+        chan = await self._open()
+        try:
+            return await chan.request(cmd, payload, dump=dump)
+        except NetlinkError:
+            raise
+        except BaseException:
+            # cancelled or failed mid-answer: the socket may hold a half-read reply or a
+            # running dump, so the next request starts on a fresh socket
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._chan is not None:
+            self._chan.sock.close()
+            self._chan = None
 
     async def dump(self) -> Table:
         """Return the whole table in the kernel's order, with counters."""
         async with self._lock:
             try:
-                return Table({e.service.key: e async for e in self._entries()})
+                return Table(await self._entries())
             except NetlinkError as exc:
                 raise error(None, exc.code) from None
             except OSError as exc:
                 raise error(None, exc.errno or errno.EIO) from None
 
-    async def _entries(self) -> AsyncIterator[ServiceEntry]:
+    async def _entries(self) -> dict[ServiceKey, ServiceEntry]:
         # kernel: one dump at a time per netlink socket (a second one gets EBUSY), so the
         # destination dumps go one service after another
-        replies = await self._request(genl.IPVS_CMD_GET_SERVICE, [], dump=True)
-        for reply in replies:
-            service, counters = decode_service(reply.get_attr("IPVS_CMD_ATTR_SERVICE"))
-            key = [("IPVS_CMD_ATTR_SERVICE", {"attrs": _key_attrs(service.key)})]
+        entries: dict[ServiceKey, ServiceEntry] = {}
+        for body in await self._request(w.CMD_GET_SERVICE, b"", dump=True):
+            nested = w.reply_attr(body, w.ATTR_SERVICE)
+            if nested is None:
+                continue
+            service, counters = decode_service(nested)
+            key = w.attr(w.ATTR_SERVICE, w.key_attrs(service.key))
             dests: dict[DestKey, Dest] = {}
             dest_counters: dict[DestKey, Counters] = {}
-            for d in await self._request(genl.IPVS_CMD_GET_DEST, key, dump=True):
-                dest, dc = decode_dest(d.get_attr("IPVS_CMD_ATTR_DEST"))
-                dests[dest.key] = dest
-                dest_counters[dest.key] = dc
-            yield ServiceEntry(service, dests, counters, dest_counters)
+            for reply in await self._request(w.CMD_GET_DEST, key, dump=True):
+                found = w.reply_attr(reply, w.ATTR_DEST)
+                if found is not None:
+                    dest, dc = decode_dest(found, service.key.family)
+                    dests[dest.key] = dest
+                    dest_counters[dest.key] = dc
+            entries[service.key] = ServiceEntry(service, dests, counters, dest_counters)
+            await asyncio.sleep(0)  # a long dump still lets the loop run between services
+        return entries
 
     async def apply(self, op: Op) -> None:
         """Apply one op with the shared errno policy (see healthd.ipvs.driver)."""
@@ -305,9 +268,8 @@ class NetlinkDriver:
     async def apply_raw(self, op: Op) -> None:
         """Send op as one kernel command, raising DriverError with the kernel's errno."""
         validate(op)
-        cmd, attrs = encode(op)
         try:
-            await self._request(cmd, attrs)
+            await self._request(*encode(op))
         except NetlinkError as exc:
             raise error(op, exc.code) from None
         except OSError as exc:
@@ -315,6 +277,4 @@ class NetlinkDriver:
 
     async def aclose(self) -> None:
         """Close the netlink socket."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self._drop()

@@ -1,23 +1,27 @@
-"""NetlinkDriver message encoding and decoding, checked offline through pyroute2's codec.
+"""NetlinkDriver wire format and reply handling, checked offline.
 
-The kernel side of the driver is proved by tests/contract in the VM; these pin the wire
-format details that pyroute2's own helpers get wrong (fwmark keys, IPv6 netmasks, flags).
+The encoder and decoder (healthd.ipvs._wire, plain struct) are cross-checked against
+pyroute2's independent IPVS codec; the request/reply loop runs over a datagram socket pair
+fed with hand-built netlink replies. The kernel side is proved by tests/contract in the VM.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
 import struct
 from ipaddress import ip_address
 
 import pytest
 
 from healthd.errors import DriverError
+from healthd.ipvs import _wire as w
 from healthd.ipvs.driver import IPVSDriver
 from healthd.ipvs.types import (
     AddDest,
     AddService,
+    Counters,
     DelDest,
     DelService,
     Dest,
@@ -32,6 +36,7 @@ from healthd.ipvs.types import (
 
 netlink = pytest.importorskip("healthd.ipvs.netlink")
 genl = pytest.importorskip("pyroute2.netlink.generic.ipvs")
+NetlinkError = pytest.importorskip("pyroute2.netlink.exceptions").NetlinkError
 
 _: IPVSDriver = netlink.NetlinkDriver()  # mypy: NetlinkDriver satisfies the protocol
 
@@ -39,77 +44,79 @@ V4 = ServiceKey(Protocol.TCP, ip_address("192.0.2.10"), 80)
 V6 = ServiceKey(Protocol.UDP, ip_address("2001:db8::10"), 53)
 FWM6 = ServiceKey(Protocol.FWM, fwmark=9, family=6)
 SCTP = ServiceKey(Protocol.SCTP, ip_address("192.0.2.10"), 3868)
+SERVICES = [
+    Service(V4, "wrr"),
+    Service(
+        V4,
+        "sh",
+        persistent=300,
+        netmask="255.255.255.0",
+        sched_flags=frozenset({"sh-fallback", "sh-port"}),
+    ),
+    Service(V6, "rr", persistent=60, netmask=64, one_packet=True),
+    Service(FWM6, "mh", persistent=10, netmask=48, sched_flags=frozenset({"mh-port"})),
+    Service(ServiceKey(Protocol.FWM, fwmark=1), "lc", persistent=5),
+    Service(SCTP, "wlc", sched_flags=frozenset({"flag-3"})),
+]
 
 
-def _wire(op):
-    """Encode op to bytes and decode it again, as the kernel would receive it."""
-    cmd, attrs = netlink.encode(op)
-    msg = genl.ipvsmsg()
-    msg["cmd"] = cmd
-    msg["version"] = genl.GENL_VERSION
-    msg["attrs"] = attrs
-    msg["header"]["type"] = 0x20
-    msg.encode()
-    back = genl.ipvsmsg(msg.data)
-    back.decode()
-    return cmd, back
+def _pyroute2(op):
+    """Encode op with healthd's encoder and decode it with pyroute2's codec."""
+    cmd, payload = netlink.encode(op)
+    raw = w.message(0x20, cmd, payload, 1, w.NLM_F_REQUEST | w.NLM_F_ACK)
+    msg = genl.ipvsmsg(raw)
+    msg.decode()
+    assert msg["cmd"] == cmd
+    assert msg["version"] == 1
+    return cmd, msg
 
 
-def _netmask_bytes(op) -> bytes:
-    """Return the payload of the IPVS_SVC_ATTR_NETMASK attribute (type 9) in op's message."""
-    cmd, attrs = netlink.encode(op)
-    msg = genl.ipvsmsg()
-    msg["cmd"] = cmd
-    msg["attrs"] = attrs
-    msg.encode()
-    header = struct.pack("=HH", 8, 9)
-    at = bytes(msg.data).index(header) + len(header)
-    return bytes(msg.data)[at : at + 4]
+def _attr_bytes(payload: bytes, kind: int, nested: int = w.ATTR_SERVICE) -> bytes:
+    return w.attrs(w.attrs(payload)[nested])[kind]
 
 
-@pytest.mark.parametrize(
-    "service",
-    [
-        Service(V4, "wrr"),
-        Service(
-            V4,
-            "sh",
-            persistent=300,
-            netmask="255.255.255.0",
-            sched_flags=frozenset({"sh-fallback", "sh-port"}),
-        ),
-        Service(V6, "rr", persistent=60, netmask=64, one_packet=True),
-        Service(FWM6, "mh", persistent=10, netmask=48, sched_flags=frozenset({"mh-port"})),
-        Service(ServiceKey(Protocol.FWM, fwmark=1), "lc", persistent=5),
-        Service(SCTP, "wlc", sched_flags=frozenset({"flag-3"})),
-    ],
-)
+@pytest.mark.parametrize("service", SERVICES, ids=str)
 @pytest.mark.parametrize("kind", [AddService, EditService])
 def test_service_round_trip(service, kind):
-    cmd, msg = _wire(kind(service))
+    cmd, msg = _pyroute2(kind(service))
     assert cmd == (genl.IPVS_CMD_NEW_SERVICE if kind is AddService else genl.IPVS_CMD_SET_SERVICE)
-    decoded, _counters = netlink.decode_service(msg.get_attr("IPVS_CMD_ATTR_SERVICE"))
+    nla = msg.get_attr("IPVS_CMD_ATTR_SERVICE")
+    assert nla.get_attr("IPVS_SVC_ATTR_SCHED_NAME") == service.scheduler
+    assert nla.get_attr("IPVS_SVC_ATTR_AF") == (10 if service.key.family == 6 else 2)
+    if service.key.address is not None:
+        assert ip_address(nla.get_attr("IPVS_SVC_ATTR_ADDR")) == service.key.address
+        assert nla.get_attr("IPVS_SVC_ATTR_PORT") == service.key.port
+    _cmd, payload = netlink.encode(kind(service))
+    decoded, counters = netlink.decode_service(w.attrs(payload)[w.ATTR_SERVICE])
     assert decoded == service
+    assert counters == Counters()
 
 
 def test_fwmark_key_has_no_address_port_or_protocol():
-    _cmd, msg = _wire(DelService(FWM6))
+    _cmd, msg = _pyroute2(DelService(FWM6))
     attrs = dict(msg.get_attr("IPVS_CMD_ATTR_SERVICE")["attrs"])
     assert attrs == {"IPVS_SVC_ATTR_AF": 10, "IPVS_SVC_ATTR_FWMARK": 9}
 
 
 def test_ipv6_netmask_is_a_host_order_prefix_length():
-    assert _netmask_bytes(AddService(Service(V6, persistent=60, netmask=64))) == struct.pack(
-        "=I", 64
-    )
+    def netmask(service):
+        return _attr_bytes(netlink.encode(AddService(service))[1], w.SVC_NETMASK)
+
+    assert netmask(Service(V6, persistent=60, netmask=64)) == struct.pack("=I", 64)
     v4 = Service(V4, persistent=60, netmask="255.255.240.0")
-    assert _netmask_bytes(AddService(v4)) == bytes([255, 255, 240, 0])
-    assert _netmask_bytes(AddService(Service(V6))) == struct.pack("=I", 128)
+    assert netmask(v4) == bytes([255, 255, 240, 0])
+    assert netmask(Service(V6)) == struct.pack("=I", 128)
+
+
+def test_addresses_travel_as_16_bytes_and_ports_in_network_order():
+    payload = netlink.encode(AddService(Service(V4)))[1]
+    assert _attr_bytes(payload, w.SVC_ADDR) == bytes([192, 0, 2, 10]) + bytes(12)
+    assert _attr_bytes(payload, w.SVC_PORT) == b"\x00\x50"
 
 
 def test_flags_carry_persistence_ops_and_scheduler_bits_with_full_mask():
     s = Service(V6, "sh", persistent=60, one_packet=True, sched_flags=frozenset({"sh-port"}))
-    _cmd, msg = _wire(AddService(s))
+    _cmd, msg = _pyroute2(AddService(s))
     svc = msg.get_attr("IPVS_CMD_ATTR_SERVICE")
     assert svc.get_attr("IPVS_SVC_ATTR_FLAGS")["flags"] == 0x01 | 0x04 | 0x10
     assert svc.get_attr("IPVS_SVC_ATTR_FLAGS")["mask"] == 0xFFFFFFFF
@@ -122,17 +129,23 @@ def test_flags_carry_persistence_ops_and_scheduler_bits_with_full_mask():
 @pytest.mark.parametrize("kind", [AddDest, EditDest])
 def test_dest_round_trip(method, number, kind):
     dest = Dest(DestKey(ip_address("2001:db8::7"), 8080), weight=0, method=method, upper=7, lower=3)
-    cmd, msg = _wire(kind(V6, dest))
+    cmd, msg = _pyroute2(kind(V6, dest))
     assert cmd == (genl.IPVS_CMD_NEW_DEST if kind is AddDest else genl.IPVS_CMD_SET_DEST)
     nla = msg.get_attr("IPVS_CMD_ATTR_DEST")
     assert nla.get_attr("IPVS_DEST_ATTR_FWD_METHOD") == number
     assert nla.get_attr("IPVS_DEST_ATTR_ADDR_FAMILY") == 10
-    decoded, _counters = netlink.decode_dest(nla)
+    assert nla.get_attr("IPVS_DEST_ATTR_PORT") == 8080
+    assert (nla.get_attr("IPVS_DEST_ATTR_U_THRESH"), nla.get_attr("IPVS_DEST_ATTR_L_THRESH")) == (
+        7,
+        3,
+    )
+    nested = w.attrs(netlink.encode(kind(V6, dest))[1])[w.ATTR_DEST]
+    decoded, _counters = netlink.decode_dest(nested)
     assert decoded == dest
 
 
 def test_del_dest_sends_only_the_keys():
-    cmd, msg = _wire(DelDest(V4, DestKey(ip_address("198.51.100.3"), 80)))
+    cmd, msg = _pyroute2(DelDest(V4, DestKey(ip_address("198.51.100.3"), 80)))
     assert cmd == genl.IPVS_CMD_DEL_DEST
     dest = dict(msg.get_attr("IPVS_CMD_ATTR_DEST")["attrs"])
     assert dest == {
@@ -143,12 +156,137 @@ def test_del_dest_sends_only_the_keys():
     assert dict(msg.get_attr("IPVS_CMD_ATTR_SERVICE")["attrs"])["IPVS_SVC_ATTR_PROTOCOL"] == 6
 
 
+def _kernel_dest_reply() -> bytes:
+    """Return a GET_DEST reply body as pyroute2 encodes one, with 64-bit counters."""
+    msg = genl.ipvsmsg()
+    msg["cmd"] = genl.IPVS_CMD_NEW_DEST
+    msg["version"] = 1
+    stats = {"attrs": [(f"IPVS_STATS_ATTR_{n}", v) for n, v in _STATS]}
+    msg["attrs"] = [
+        (
+            "IPVS_CMD_ATTR_DEST",
+            {
+                "attrs": [
+                    ("IPVS_DEST_ATTR_ADDR_FAMILY", 2),
+                    ("IPVS_DEST_ATTR_ADDR", "203.0.113.9"),
+                    ("IPVS_DEST_ATTR_PORT", 8443),
+                    ("IPVS_DEST_ATTR_FWD_METHOD", 2 | 0x100),  # flag bits above the method
+                    ("IPVS_DEST_ATTR_WEIGHT", 65535),
+                    ("IPVS_DEST_ATTR_U_THRESH", 0),
+                    ("IPVS_DEST_ATTR_L_THRESH", 0),
+                    ("IPVS_DEST_ATTR_ACTIVE_CONNS", 4),
+                    ("IPVS_DEST_ATTR_INACT_CONNS", 5),
+                    ("IPVS_DEST_ATTR_PERSIST_CONNS", 6),
+                    ("IPVS_DEST_ATTR_STATS64", stats),
+                ]
+            },
+        )
+    ]
+    msg["header"]["type"] = 0x20
+    msg.encode()
+    return bytes(msg.data)[16:]
+
+
+_STATS = [("CONNS", 7), ("INPKTS", 2**33), ("OUTPKTS", 9), ("INBYTES", 2**40), ("OUTBYTES", 11)]
+
+
+def test_dest_reply_decodes_with_64_bit_counters():
+    nested = w.reply_attr(_kernel_dest_reply(), w.ATTR_DEST)
+    assert nested is not None
+    dest, counters = netlink.decode_dest(nested)
+    assert dest == Dest(DestKey(ip_address("203.0.113.9"), 8443), 65535, Method.TUNNEL)
+    assert counters == Counters(4, 5, 6, 7, 2**33, 9, 2**40, 11)
+
+
+# --- the request/reply loop over a socket pair ------------------------------------------------
+
+
+def _nlmsg(kind: int, seq: int, body: bytes, flags: int = 0) -> bytes:
+    head = struct.pack("=IHHII", 16 + len(body), kind, flags, seq, 0)
+    return head + body + b"\0" * (-len(body) % 4)
+
+
+def _err(seq: int, code: int) -> bytes:
+    return _nlmsg(w.NLMSG_ERROR, seq, struct.pack("=i", -code) + bytes(16))
+
+
+@pytest.fixture
+def pair():
+    ours, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ours.setblocking(False)
+    yield netlink._Channel(ours), kernel
+    ours.close()
+    kernel.close()
+
+
+async def test_replies_skip_other_requests_and_end_at_done(pair):
+    chan, kernel = pair
+    body = _kernel_dest_reply()
+    kernel.send(_err(6, 0) + _nlmsg(0x20, 7, body, w.NLM_F_MULTI))  # a stale ack first
+    kernel.send(_nlmsg(0x20, 7, body, w.NLM_F_MULTI) + _nlmsg(w.NLMSG_DONE, 7, bytes(4)))
+    assert await chan.replies(7) == [body, body]
+
+
+async def test_an_ack_ends_a_request_and_an_error_raises_its_errno(pair):
+    chan, kernel = pair
+    kernel.send(_err(3, 0))
+    assert await chan.replies(3) == []
+    kernel.send(_err(4, errno.EEXIST))
+    with pytest.raises(NetlinkError) as info:
+        await chan.replies(4)
+    assert info.value.code == errno.EEXIST
+
+
+async def test_request_frames_the_command_with_its_own_sequence_number(pair):
+    chan, kernel = pair
+    chan.family = 0x21
+    kernel.send(_err(1, 0))
+    payload = netlink.encode(DelService(V4))[1]
+    assert await chan.request(w.CMD_DEL_SERVICE, payload) == []
+    sent = kernel.recv(4096)
+    assert sent == w.message(0x21, w.CMD_DEL_SERVICE, payload, 1, w.NLM_F_REQUEST | w.NLM_F_ACK)
+    size, kind, flags, seq, _pid = struct.unpack_from("=IHHII", sent)
+    assert (size, kind, flags, seq) == (len(sent), 0x21, 0x05, 1)
+    assert sent[16:18] == bytes([w.CMD_DEL_SERVICE, 1])
+
+
+async def test_family_is_resolved_from_the_controller_reply(pair):
+    chan, kernel = pair
+    reply = struct.pack("=BBH", 1, 2, 0) + w.attr(w.CTRL_ATTR_FAMILY_ID, struct.pack("=H", 0x2A))
+    kernel.send(_nlmsg(w.GENL_ID_CTRL, 1, reply) + _err(1, 0))
+    await chan.resolve()
+    assert chan.family == 0x2A
+    request = kernel.recv(4096)
+    assert b"IPVS\0" in request
+    assert struct.unpack_from("=H", request, 4)[0] == w.GENL_ID_CTRL
+
+
+async def test_missing_family_is_enoent(pair):
+    chan, kernel = pair
+    kernel.send(_err(1, errno.ENOENT))
+    with pytest.raises(NetlinkError) as info:
+        await chan.resolve()
+    assert info.value.code == errno.ENOENT
+
+
+# --- the driver without a kernel ---------------------------------------------------------------
+
+
 async def test_invalid_values_never_reach_the_socket():
     driver = netlink.NetlinkDriver()
     with pytest.raises(DriverError) as info:
         await driver.apply(AddDest(V4, Dest(DestKey(ip_address("198.51.100.3"), 80), weight=70000)))
     assert info.value.errno == errno.ERANGE
     assert driver._sock is None
+    await driver.aclose()
+
+
+async def test_unknown_netns_is_one_clear_line(tmp_path):
+    driver = netlink.NetlinkDriver(netns=str(tmp_path / "absent"))
+    with pytest.raises(DriverError) as info:
+        await driver.dump()
+    assert info.value.errno == errno.ENOENT
+    assert "\n" not in str(info.value)
     await driver.aclose()
 
 
