@@ -314,11 +314,10 @@ class Healthd:
             self.proc.wait()
 
     def output(self) -> str:
-        """Return what healthd wrote to its standard streams and its log, for failure messages."""
-        texts = [
-            p.read_text(errors="replace") for p in (self.out_path, self.log_path) if p.exists()
-        ]
-        return "\n".join(texts)[-8000:]
+        """Return the tails of healthd's log and of its standard streams, for failure reports."""
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        out = self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
+        return f"{log[-5000:]}\n--- standard streams:\n{out[-4000:]}"
 
     def events(self, name: str | None = None) -> list[dict[str, object]]:
         """Return the log's events (all, or those named NAME), oldest first."""
