@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from yarl import URL
 
@@ -189,8 +189,8 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TLS transport is not an asyncio.Transport subclass, yet has its methods
+        self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -373,6 +373,7 @@ async def _tunnel(
     assert conn.transport is not None
     loop = asyncio.get_running_loop()
     tunnelled = await loop.start_tls(conn.transport, conn, context, server_hostname=name)
-    if not isinstance(tunnelled, asyncio.Transport):
+    if tunnelled is None:
         raise ProtocolError("TLS through the proxy tunnel failed")  # pragma: no cover
+    # not isinstance-checked: uvloop's TLS transport is no asyncio.Transport subclass
     conn.transport = tunnelled

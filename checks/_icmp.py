@@ -92,6 +92,30 @@ def _pass_only_echo_replies(sock: socket.socket, version: int) -> None:
             sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMPV6_FILTER, struct.pack("=8I", *words))
 
 
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _sendto(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, packet: bytes, addr: tuple[str, int]
+) -> None:
+    """Send one datagram, waiting for room if the socket is full (uvloop has no sock_sendto)."""
+    while True:
+        try:
+            sock.sendto(packet, addr)
+        except (BlockingIOError, InterruptedError):
+            pass
+        else:
+            return
+        room: asyncio.Future[None] = loop.create_future()
+        loop.add_writer(sock.fileno(), _wake, room)
+        try:
+            await room
+        finally:
+            loop.remove_writer(sock.fileno())
+
+
 class Pinger:
     """Sends echo requests for one address family and routes replies to their waiters."""
 
@@ -114,7 +138,7 @@ class Pinger:
             sock = self._open(loop)
             packet = echo_request(self.version, self._ident, seq)
             async with asyncio.timeout(seconds):
-                await loop.sock_sendto(sock, packet, (str(address), 0))
+                await _sendto(loop, sock, packet, (str(address), 0))
                 await waiter
         finally:
             del self._waiters[key]

@@ -8,7 +8,6 @@ read the configuration at all, so a broken file never hides or detaches a runnin
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import select
@@ -18,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from healthd import control, pidfile
+from healthd import control, loop, pidfile
 from healthd.errors import ConfigErrors, HealthdError
 from healthd.model import Config
 
@@ -201,7 +200,7 @@ def _foreground(inst: Instance, config: Config, debug: bool) -> int:
             _err(f"healthd: cannot write pid file {pid_path}: {exc.strerror}")
             pid_path = None
     try:
-        return asyncio.run(serve(inst, config, pid_path=pid_path, ready_fd=None, debug=debug))
+        return loop.run(serve(inst, config, pid_path=pid_path, ready_fd=None, debug=debug))
     finally:
         if pid_path is not None:
             pidfile.remove(pid_path)
@@ -251,7 +250,7 @@ def _grandchild(inst: Instance, config: Config, ready_fd: int) -> int:  # pragma
         _report_failure(ready_fd, f"Can not open {inst.pid_path}: {exc.strerror}")
         return EXIT_FAIL
     try:
-        return asyncio.run(serve(inst, config, pid_path=inst.pid_path, ready_fd=ready_fd))
+        return loop.run(serve(inst, config, pid_path=inst.pid_path, ready_fd=ready_fd))
     finally:
         pidfile.remove(inst.pid_path)
 
