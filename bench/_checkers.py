@@ -198,7 +198,7 @@ async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Aw
     cf = Path(args.workdir) / f"bench-{args.n}.cf"
     write_config(cf, args.n, args.port)
     # as the daemon runs it: info level, JSON lines to a logfile= path
-    logs.configure(False, str(Path(args.workdir) / f"healthd-{args.n}.log"))
+    logs.configure(False, str(Path(args.workdir) / f"healthd-{args.n}.log"), cache=True)
     config = await asyncio.to_thread(load, str(cf))
     listener = _Listener(tally)
     engine = Engine(config, FakeDriver(), listeners=[listener])

@@ -182,7 +182,8 @@ def _configure_logs(config: Config, debug: bool) -> None:
     from healthd import logs
 
     # ldirectord: -d and supervised=yes log to the standard streams, not to logfile=
-    logs.configure(debug, None if debug or config.supervised else config.logfile)
+    # cache=True: loggers are built once (production only: it defeats capture_logs in tests)
+    logs.configure(debug, None if debug or config.supervised else config.logfile, cache=True)
 
 
 def _foreground(inst: Instance, config: Config, debug: bool) -> int:
