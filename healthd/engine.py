@@ -5,7 +5,8 @@ services dirty, and the reconcile task plans those against the engine's cached v
 kernel table (kept current from each applied op). Start, reload and the periodic resync
 dump the kernel and plan everything, which repairs drift. Kernel errors are logged and
 retried after a fresh dump, never fatal. Signals, pid files and config loading belong to
-healthd.daemon; the check library and the driver are injected.
+healthd.daemon; the check library and the driver are injected. The kernel side (ticks,
+resync, ops, fallback changes) lives in healthd.kernel_sync, a mixin of Engine.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 import checks
@@ -21,24 +22,22 @@ from checks.base import Result
 from healthd import health as hl
 from healthd import logs, maintenance, probes
 from healthd.clock import Clock, SystemClock
-from healthd.errors import DriverError
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
 from healthd.ipvs.types import (
     DelService,
-    Op,
     ServiceKey,
     Table,
 )
+from healthd.kernel_sync import KernelSync
 from healthd.model import Config, Real, Virtual
 from healthd.reconcile import (
     initial_health,
-    is_up,
     owned_keys,
     service_key,
 )
 from healthd.scheduler import Job, Scheduler, raise_nofile
-from healthd.state import KernelView, Slot, Slots, op_service, virtual_view
+from healthd.state import KernelView, Slot, Slots, virtual_view
 
 log = logs.get_logger("healthd.engine")
 
@@ -69,7 +68,7 @@ class _Stopped(Exception):
     """Ends run()'s task group when shutdown() is called."""
 
 
-class Engine:
+class Engine(KernelSync):
     """Supervises one configuration: probes, health, reconciliation, fallback hooks."""
 
     def __init__(
@@ -193,9 +192,6 @@ class Engine:
 
     # --- outcomes and health ------------------------------------------------------------
 
-    def _now(self) -> float:
-        return self.clock.monotonic()
-
     def _skip(self, slot_id: Hashable) -> Result | None:
         # ldirectord: a real in maintenance is not checked at all (_check_real_for_maintenance)
         if self._forced:
@@ -317,105 +313,6 @@ class Engine:
             self._hostnames[address] = await asyncio.to_thread(maintenance.lookup_hostname, address)
         return {a: n for a, n in self._hostnames.items() if n}
 
-    # --- reconciliation ---------------------------------------------------------------
-
-    async def _resync_loop(self) -> None:
-        while True:
-            await self.clock.sleep(self.config.resync_interval)
-            await self._reconcile(full=True, periodic=True)
-
-    async def _reconcile_loop(self) -> None:
-        """Reconcile whatever is dirty, once per wake-up; marks made meanwhile wait for the next."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._reconcile()
-
-    async def _dump(self) -> Table | None:
-        try:
-            return await self.driver.dump()
-        except DriverError as exc:
-            # expected kernel trouble: one line, no traceback; the next resync retries
-            log.error(logs.IPVS_DUMP_FAILED, errno=exc.errno, detail=exc.message)  # noqa: TRY400
-            return None
-
-    async def _reconcile(
-        self, *, full: bool = False, starting: bool = False, periodic: bool = False
-    ) -> None:
-        """Plan and apply the dirty services against the cache, or (full) all against a dump.
-
-        A full reconcile runs at start, reload, each resync, and after a failed op (the
-        cache may then be wrong); then the fallback changes of the virtuals planned.
-        """
-        async with self._lock:
-            start = self._now()
-            kernel = self._kernel
-            full = full or starting or kernel.stale
-            dirty = kernel.take()
-            if full:
-                actual = await self._dump()
-                if actual is None:
-                    kernel.dirty |= dirty
-                    kernel.stale = self._changed_since_resync = True
-                    return  # retried at the next resync
-                kernel.replace(actual)
-                owned = owned_keys(self.config, self._retired)
-                ops = kernel.plan_all(
-                    self.config, self._slots, self._forced, owned=owned, starting=starting
-                )
-            else:
-                ops = kernel.plan_dirty(dirty, self.config, self._slots, self._forced)
-            if periodic and ops and not self._changed_since_resync:
-                log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
-            failed = await self._apply_ops(ops)
-            # what failed is retried after a fresh dump: at the next tick or resync
-            kernel.stale = bool(failed)
-            kernel.dirty |= failed
-            self._retired &= kernel.services.keys()
-            # a change still pending or a failure still to retry is not drift at the resync
-            self._changed_since_resync = bool(kernel.dirty)
-            elapsed = round((self._now() - start) * 1000, 1)
-            level = log.info if ops else log.debug
-            level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
-        await self._update_fallbacks(self.config.virtuals if full else kernel.virtuals_of(dirty))
-
-    async def _apply_ops(self, ops: list[Op]) -> set[ServiceKey]:
-        """Apply ops in order, keeping the record current; return the services that failed."""
-        failed: set[ServiceKey] = set()
-        for op in ops:
-            if await self._apply_op(op):
-                self._kernel.applied(op)
-            else:
-                failed.add(op_service(op))
-        return failed
-
-    async def _apply_op(self, op: Op) -> bool:
-        try:
-            await self.driver.apply(op)
-        except DriverError as exc:
-            log.error(  # noqa: TRY400 - expected kernel trouble: one line, retried at resync
-                logs.IPVS_APPLY_FAILED, op=str(op), errno=exc.errno, detail=exc.message
-            )
-            return False
-        log.info(logs.IPVS_OP_APPLIED, op=str(op))
-        return True
-
-    async def _update_fallbacks(self, virtuals: Iterable[Virtual]) -> None:
-        """Note each virtual whose 'no real is up' state changed: log, listeners, command."""
-        for virtual in virtuals:
-            active = not any(
-                is_up(virtual, real, self._slots, self._forced) for real in virtual.reals
-            )
-            if self._fallback.get(virtual.name) == active:
-                continue
-            self._fallback[virtual.name] = active
-            if virtual.fallback is not None or virtual.fallbackcommand:
-                event = logs.FALLBACK_ON if active else logs.FALLBACK_OFF
-                fallback = str(virtual.fallback.address) if virtual.fallback else None
-                log.info(event, virtual=virtual.name, fallback=fallback)
-            self._hooks.fallback(virtual, active)
-            await self._notify("on_fallback", virtual, active)
-
     # --- plumbing ---------------------------------------------------------------------
 
     def _jobs(self) -> dict[Hashable, Job]:
@@ -447,16 +344,6 @@ class Engine:
         self.state = state
         log.debug(logs.ENGINE_STATE, state=state)
         await self._notify("on_state", state)
-
-    async def _notify(self, method: str, *args: object) -> None:
-        for listener in self._listeners:
-            fn = getattr(listener, method, None)
-            if fn is None:
-                continue
-            try:
-                await fn(*args)
-            except Exception:  # isolation boundary: a listener (alerts, monitorfile) is a plugin
-                log.exception(logs.LISTENER_FAILED, listener=type(listener).__name__, hook=method)
 
     # --- read access for the status view ---------------------------------------------
 
