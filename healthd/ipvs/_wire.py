@@ -164,18 +164,24 @@ def _netmask(service: Service) -> bytes:
     return IPv4Address(str(mask)).packed
 
 
+# kernel order does not matter; fixed layouts let one struct call pack a whole key or dest
+# (u16 values padded to 4 bytes, ports pre-swapped to network order)
+_ADDR_KEY: Final = struct.Struct("=HHH2xHHH2xHH16sHHH2x")
+_FWM_KEY: Final = struct.Struct("=HHH2xHHI")
+_DEST_KEY: Final = struct.Struct("=HHH2xHH16sHHH2x")
+_DEST_SET: Final = struct.Struct("=HHIHHIHHIHHI")
+
+
 def key_attrs(key: ServiceKey) -> bytes:
     """Return the attributes that name a service (nested under IPVS_CMD_ATTR_SERVICE)."""
-    out = attr(SVC_AF, _U16.pack(FAMILY[key.family]))
+    af = FAMILY[key.family]
     if key.proto is Protocol.FWM:
-        return out + attr(SVC_FWMARK, _U32.pack(key.fwmark))
+        return _FWM_KEY.pack(6, SVC_AF, af, 8, SVC_FWMARK, key.fwmark)
     assert key.address is not None  # validate() guarantees it
-    return (
-        out
-        + attr(SVC_PROTOCOL, _U16.pack(PROTO_NUM[key.proto]))
-        + attr(SVC_ADDR, _addr(key.address))
-        + attr(SVC_PORT, _BE16.pack(key.port))
-    )
+    port = socket.htons(key.port)
+    proto = PROTO_NUM[key.proto]
+    return _ADDR_KEY.pack(6, SVC_AF, af, 6, SVC_PROTOCOL, proto,
+                          20, SVC_ADDR, key.address.packed, 6, SVC_PORT, port)  # fmt: skip
 
 
 def service_attrs(service: Service) -> bytes:
@@ -196,18 +202,13 @@ def service_attrs(service: Service) -> bytes:
 
 def dest_attrs(dest: Dest, full: bool) -> bytes:
     """Return a destination's attributes: its key, and with `full` its settings too."""
-    out = (
-        attr(DST_FAMILY, _U16.pack(FAMILY[dest.key.address.version]))
-        + attr(DST_ADDR, _addr(dest.key.address))
-        + attr(DST_PORT, _BE16.pack(dest.key.port))
-    )
+    address = dest.key.address
+    out = _DEST_KEY.pack(6, DST_FAMILY, FAMILY[address.version], 20, DST_ADDR, address.packed,
+                         6, DST_PORT, socket.htons(dest.key.port))  # fmt: skip
     if full:
-        out += (
-            attr(DST_FWD_METHOD, _U32.pack(METHOD_NUM[dest.method]))
-            + attr(DST_WEIGHT, _U32.pack(dest.weight % 2**32))
-            + attr(DST_U_THRESH, _U32.pack(dest.upper))
-            + attr(DST_L_THRESH, _U32.pack(dest.lower))
-        )
+        out += _DEST_SET.pack(8, DST_FWD_METHOD, METHOD_NUM[dest.method],
+                              8, DST_WEIGHT, dest.weight % 2**32,
+                              8, DST_U_THRESH, dest.upper, 8, DST_L_THRESH, dest.lower)  # fmt: skip
     return out
 
 
@@ -294,31 +295,50 @@ def decode_service(nested: bytes) -> tuple[Service, Counters]:
     return service, counters(a.get(SVC_STATS64))
 
 
+def _offsets(data: bytes) -> dict[int, int]:
+    """Return where each attribute's payload starts in data, by type."""
+    found: dict[int, int] = {}
+    at, end, head = 0, len(data), _NLA.unpack_from
+    while at + 4 <= end:
+        size, kind = head(data, at)
+        if size < 4:
+            break
+        found[kind & NLA_TYPE_MASK] = at + 4
+        at += (size + 3) & ~3
+    return found
+
+
 def decode_dest(nested: bytes, family: int = 4) -> tuple[Dest, Counters]:
     """Return the Dest and its counters from the payload of IPVS_CMD_ATTR_DEST.
 
     `family` (4 or 6) is the service's, used when the kernel sends no address family.
     """
-    a = attrs(nested)
-    if DST_FAMILY in a:
-        family = VERSION[_U16.unpack(a[DST_FAMILY][:2])[0]]
-    u32 = _U32.unpack
+    at = _offsets(nested)
+    u32 = _U32.unpack_from
+    if DST_FAMILY in at:
+        family = VERSION[_U16.unpack_from(nested, at[DST_FAMILY])[0]]
+    start = at[DST_ADDR]
+    address = _ip(nested[start : start + (4 if family == 4 else 16)], family)
     dest = Dest(
-        DestKey(_ip(a[DST_ADDR], family), _BE16.unpack(a[DST_PORT][:2])[0]),
-        weight=u32(a[DST_WEIGHT][:4])[0],
-        method=METHOD_NAME[u32(a[DST_FWD_METHOD][:4])[0] & 0x7],
-        upper=_u(a.get(DST_U_THRESH)),
-        lower=_u(a.get(DST_L_THRESH)),
+        DestKey(address, _BE16.unpack_from(nested, at[DST_PORT])[0]),
+        weight=u32(nested, at[DST_WEIGHT])[0],
+        method=METHOD_NAME[u32(nested, at[DST_FWD_METHOD])[0] & 0x7],
+        upper=u32(nested, at[DST_U_THRESH])[0] if DST_U_THRESH in at else 0,
+        lower=u32(nested, at[DST_L_THRESH])[0] if DST_L_THRESH in at else 0,
     )
-    found = counters(
-        a.get(DST_STATS64),
-        _u(a.get(DST_ACTIVE)),
-        _u(a.get(DST_INACT)),
-        _u(a.get(DST_PERSIST)),
-    )
-    return dest, found
+    conns = [u32(nested, at[i])[0] if i in at else 0 for i in (DST_ACTIVE, DST_INACT, DST_PERSIST)]
+    stats = None
+    if DST_STATS64 in at:
+        start = at[DST_STATS64]
+        stats = nested[start : start + _NLA.unpack_from(nested, start - 4)[0] - 4]
+    return dest, counters(stats, *conns)
 
 
 def reply_attr(body: bytes, kind: int) -> bytes | None:
     """Return one top-level attribute of a generic-netlink reply body (after nlmsghdr)."""
+    if len(body) >= 8:
+        # the IPVS replies carry a single attribute: take it without a general parse
+        size, found = _NLA.unpack_from(body, 4)
+        if found & NLA_TYPE_MASK == kind and size + 4 >= len(body) - 3:
+            return body[8 : 4 + size]
     return attrs(body, _GENLHDR.size).get(kind)

@@ -301,3 +301,93 @@ async def test_missing_ipvs_is_one_clear_line():
         "permission denied: healthd needs CAP_NET_ADMIN",
     )
     await driver.aclose()
+
+
+def test_counters_with_padding_attributes_take_the_general_path():
+    def u64(kind, value):
+        return w.attr(kind, struct.pack("=Q", value))
+
+    pad = w.attr(11, b"")  # IPVS_STATS_ATTR_PAD, as 64-bit puts may add on some machines
+    stats = pad + u64(1, 7) + pad + u64(2, 8) + u64(3, 9) + u64(4, 10) + u64(5, 2**63)
+    assert w.counters(stats, 1, 2, 3) == Counters(1, 2, 3, 7, 8, 9, 10, 2**63)
+    assert w.counters(None, 1) == Counters(active_conns=1)
+
+
+# --- apply_many: pipelined requests against a scripted kernel ----------------------------------
+
+
+class ScriptedKernel:
+    """The far end of a socket pair: acks every request with errno script(cmd, nth of cmd)."""
+
+    def __init__(self, sock, script):
+        self.sock, self.script = sock, script
+        self.datagrams: list[list[int]] = []  # the commands of each datagram received
+
+    async def serve(self):
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        seen: dict[int, int] = {}
+        while data := await loop.sock_recv(self.sock, 65536):
+            cmds = []
+            for _kind, _flags, seq, body in w.split(data):
+                cmd = body[0]
+                cmds.append(cmd)
+                seen[cmd] = seen.get(cmd, 0) + 1
+                await loop.sock_sendall(self.sock, _err(seq, self.script(cmd, seen[cmd])))
+            self.datagrams.append(cmds)
+
+
+@pytest.fixture
+async def scripted():
+    import asyncio
+
+    ours, far = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.setblocking(False)
+    far.setblocking(False)
+    driver = netlink.NetlinkDriver()
+    driver._chan = netlink._Channel(ours)
+    tasks = []
+
+    def start(script):
+        kernel = ScriptedKernel(far, script)
+        tasks.append(asyncio.create_task(kernel.serve()))
+        return driver, kernel
+
+    yield start
+    await driver.aclose()
+    far.close()
+    for task in tasks:
+        task.cancel()
+
+
+D1 = Dest(DestKey(ip_address("198.51.100.1"), 80))
+D2 = Dest(DestKey(ip_address("198.51.100.2"), 80))
+S, NEW, SET = w.CMD_NEW_SERVICE, w.CMD_NEW_DEST, w.CMD_SET_DEST
+
+
+async def test_apply_many_sends_one_datagram_when_all_succeed(scripted):
+    driver, kernel = scripted(lambda cmd, nth: 0)
+    ops = [AddService(Service(V4)), AddDest(V4, D1), AddDest(V4, D2)]
+    assert await driver.apply_many(ops) == [None, None, None]
+    assert kernel.datagrams == [[S, NEW, NEW]]
+
+
+async def test_apply_many_repeats_the_rest_one_by_one_after_a_refusal(scripted):
+    # the first add of a dest finds it there (EEXIST): it becomes an edit, and what followed
+    # it in the window is applied again, in order
+    driver, kernel = scripted(lambda cmd, nth: errno.EEXIST if (cmd, nth) == (NEW, 1) else 0)
+    ops = [AddService(Service(V4)), AddDest(V4, D1), AddDest(V4, D2)]
+    assert await driver.apply_many(ops) == [None, None, None]
+    assert kernel.datagrams == [[S, NEW, NEW], [NEW], [NEW]]
+
+
+async def test_apply_many_reports_each_failure_on_its_op(scripted):
+    driver, kernel = scripted(lambda cmd, nth: errno.ESRCH if cmd == NEW else 0)
+    bad = AddDest(V4, Dest(DestKey(ip_address("198.51.100.3"), 80), weight=70000))
+    ops = [AddService(Service(V4)), bad, AddDest(V4, D2)]
+    results = await driver.apply_many(ops)
+    assert results[0] is None
+    assert [(r.op, r.errno) for r in results[1:]] == [(bad, errno.ERANGE), (ops[2], errno.ENOENT)]
+    assert str(results[2]).endswith("service tcp/192.0.2.10:80 does not exist")
+    assert kernel.datagrams == [[S], [NEW]]  # the invalid op never reached the kernel
