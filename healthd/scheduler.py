@@ -8,6 +8,7 @@ nothing: health and the IPVS table are the engine's business.
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import resource
 from collections.abc import Callable, Hashable, Mapping
@@ -61,6 +62,49 @@ def raise_nofile() -> tuple[int, int]:
     return new, hard
 
 
+class Limiter:
+    """A FIFO bound on checks in flight whose release is O(1), whatever the queue's length.
+
+    asyncio.Semaphore (3.11) scans its waiters from the head on every release, past those
+    already woken but not yet run; with thousands of probers queued behind 256 slots (an
+    overloaded core) that scan took 9.5 % of healthd's CPU in a profile. Here a release hands
+    its slot straight to the first waiter still waiting; cancelled waiters are dropped as
+    they reach the head.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = max(1, slots)
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in arrival order when none is free."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot, then cancelled before running: pass it on
+            raise
+
+    def release(self) -> None:
+        """Give the slot to the first waiter still waiting, else make it free."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 class Scheduler:
     """Keeps one prober task per check key and feeds each result to `sink`."""
 
@@ -76,7 +120,7 @@ class Scheduler:
     ) -> None:
         self._sink = sink
         self._clock = clock or SystemClock()
-        self._sem = asyncio.Semaphore(max(1, max_in_flight))
+        self._limit = Limiter(max_in_flight)
         self._jitter = jitter
         self._skip = skip
         self._grace = grace
@@ -145,9 +189,12 @@ class Scheduler:
 
     async def _run(self, job: Job, bound: logs.Logger) -> Result:
         """Run the probe once under the in-flight bound and the timeout; never raises."""
-        async with self._sem:
+        await self._limit.acquire()
+        try:
             self.runs += 1
             return await run_once(job.probe, bound, clock=self._clock, grace=self._grace)
+        finally:
+            self._limit.release()
 
 
 async def run_once(

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from checks.base import Result
 from healthd import logs
 from healthd.clock import FakeClock, SystemClock
-from healthd.scheduler import Job, Scheduler, raise_nofile, run_once
+from healthd.scheduler import Job, Limiter, Scheduler, raise_nofile, run_once
 
 
 @dataclass
@@ -231,3 +231,41 @@ async def test_system_clock_sleeps_for_real():
     before = clock.monotonic()
     await clock.sleep(0.01)
     assert clock.monotonic() > before
+
+
+async def _hold(limit: Limiter, name: str, order: list[str], gate: asyncio.Event) -> None:
+    await limit.acquire()
+    order.append(name)
+    try:
+        await gate.wait()
+    finally:
+        limit.release()
+
+
+async def test_limiter_bounds_and_serves_waiters_in_arrival_order():
+    limit, gate = Limiter(2), asyncio.Event()
+    order: list[str] = []
+    tasks = [asyncio.create_task(_hold(limit, str(i), order, gate)) for i in range(5)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert order == ["0", "1"]  # two slots, the rest wait
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert order == ["0", "1", "2", "3", "4"]
+    assert limit.free == 2  # every slot came back
+
+
+async def test_limiter_cancelled_waiters_lose_no_slot():
+    limit, gate = Limiter(1), asyncio.Event()
+    order: list[str] = []
+    first = asyncio.create_task(_hold(limit, "first", order, gate))
+    waiting = [asyncio.create_task(_hold(limit, f"w{i}", order, gate)) for i in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # cancelled while queued
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.sleep(0)  # first releases: its slot is handed to w1 (w0 is skipped)
+    waiting[1].cancel()  # handed a slot, cancelled before it ran: it must pass it on
+    await asyncio.gather(first, *waiting, return_exceptions=True)
+    assert order == ["first", "w2"]
+    assert limit.free == 1
