@@ -12,6 +12,7 @@ and checks the targets of issue #4. Not a test: run it by hand (see bench/README
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -36,6 +37,13 @@ RATE_N = 5000  # N at which the achieved rate must equal the configured one
 RATE_MIN = 0.99  # achieved / configured counted as equal (window edges)
 DETECT_SLACK = 0.1  # seconds over checkinterval x failurecount
 RSS_N, RSS_MAX = 5000, 150.0  # MB
+
+
+def healthd_loop() -> str:
+    """Return the loop the healthd side runs on: the daemon's (uvloop when installed)."""
+    if os.environ.get("HEALTHD_BENCH_LOOP") == "asyncio":
+        return "asyncio"
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
 def run_child(role: str, n: int, backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
@@ -120,7 +128,8 @@ def table(n: int, f: dict[str, Any], h: dict[str, Any]) -> list[str]:
     return [
         f"### N = {n:,} reals, checkinterval 1 s ({n // 10} virtuals of 10 reals)",
         "",
-        "| measure | floor (asyncio, raw HTTP/1.0) | healthd (Engine, http check) | note |",
+        "| measure | floor (asyncio, raw HTTP/1.0) "
+        f"| healthd (Engine, http check, {healthd_loop()}) | note |",
         "|---|---|---|---|",
         _row(
             "CPU s per 1,000 checks (steady)",
@@ -175,7 +184,7 @@ def table(n: int, f: dict[str, Any], h: dict[str, Any]) -> list[str]:
             "reconciles in the failure phase: count, median / max (ms)",
             "—",
             _spread(h["reconciles"]),
-            "each recomputes the whole table",
+            "each plans only the virtuals changed since the last",
         ),
         _row(
             "backend CPU (share of its core)",
@@ -244,7 +253,8 @@ def machine_note(args: argparse.Namespace, load: str, pressure: str) -> list[str
         f"in its own process on core {args.core}"
         + (f" at nice {args.nice}" if args.nice else "")
         + f". Shared and noisy: load average {load} and CPU pressure `{pressure}` at the start."
-        " Compare ratios and medians taken in this one run, not absolute figures.",
+        " Compare ratios and medians taken in this one run, not absolute figures. The floor"
+        f" runs on the stdlib asyncio loop, healthd on the daemon's loop ({healthd_loop()}).",
         "",
         f"Each run: start, wait until every real passed once, {args.warmup:g} s warm-up, "
         f"{args.window:g} s steady window (CPU via getrusage deltas, checks counted by an "
