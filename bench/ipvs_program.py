@@ -10,14 +10,19 @@ NetlinkDriver.apply (what the daemon does) and dumps it back, then flushes and r
 same table with `ipvsadm -R` from the equivalent `ipvsadm -Sn` text and lists it with
 `ipvsadm -Sn`. Both results are checked against the intended table. The VM emulates its CPU
 (TCG), so absolute times are slow; the ratio and the growth are what this measures.
+`--profile SERVICES` instead programs and dumps one size under cProfile and prints where the
+time goes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import os
 import platform
+import pstats
 import subprocess
 import time
 from dataclasses import dataclass
@@ -116,20 +121,22 @@ def report(rows: list[Row]) -> str:
         "",
         "`bench/ipvs_program.py`, in the test VM (qemu TCG, Debian kernel "
         f"{platform.release()}): an empty table programmed op by op with NetlinkDriver.apply "
-        "and dumped back, against `ipvsadm -R` restoring the same table (from `ipvsadm -Sn` "
-        "text) and `ipvsadm -Sn` listing it; flushed between. Services are tcp, 10 masq reals "
-        "each. Seconds, one run each.",
+        "(what the daemon does) and dumped back, against `ipvsadm -R` restoring the same table "
+        "(from `ipvsadm -Sn` text) and `ipvsadm -Sn` listing it; flushed between. Services "
+        "are tcp, 10 masq reals each. Seconds, one run each.",
         "",
-        "| destinations | services | healthd program | healthd dump | ipvsadm -R | ipvsadm -Sn "
-        "| program ratio (healthd / ipvsadm -R) | healthd µs per op |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| destinations | services | healthd apply | healthd dump "
+        "| ipvsadm -R | ipvsadm -Sn | apply / ipvsadm -R | dump / ipvsadm -Sn "
+        "| healthd µs per op |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         ops = r.dests + r.services
         lines.append(
-            f"| {r.dests:,} | {r.services:,} | {r.netlink_program:.2f} | {r.netlink_dump:.2f} "
-            f"| {r.ipvsadm_restore:.2f} | {r.ipvsadm_save:.2f} "
-            f"| {r.netlink_program / r.ipvsadm_restore:.1f} | {r.netlink_program / ops * 1e6:.0f} |"
+            f"| {r.dests:,} | {r.services:,} | {r.netlink_program:.2f} "
+            f"| {r.netlink_dump:.2f} | {r.ipvsadm_restore:.2f} | {r.ipvsadm_save:.2f} "
+            f"| {r.netlink_program / r.ipvsadm_restore:.2f} "
+            f"| {r.netlink_dump / r.ipvsadm_save:.2f} | {r.netlink_program / ops * 1e6:.0f} |"
         )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
@@ -164,14 +171,38 @@ async def measure_all(sizes: list[int]) -> list[Row]:
     return rows
 
 
+async def profile(services: int) -> str:
+    """Return cProfile's top functions for programming and dumping `services` x 10."""
+    table = build(services)
+    driver = NetlinkDriver(netns=NETNS)
+    ns("ipvsadm", "-C")
+    await driver.dump()  # opens the socket outside the profile
+    prof = cProfile.Profile()
+    prof.enable()
+    for op in ops_for(table):
+        await driver.apply(op)
+    dumped = await driver.dump()
+    prof.disable()
+    assert dumped == table, "netlink dump differs from the programmed table"
+    ns("ipvsadm", "-C")
+    await driver.aclose()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+    return out.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", default="100,1000,5000", help="comma-separated counts")
     parser.add_argument("--write", type=Path, help="update this RESULTS.md section")
+    parser.add_argument("--profile", type=int, metavar="SERVICES", help="profile one size only")
     args = parser.parse_args()
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
     try:
+        if args.profile:
+            print(asyncio.run(profile(args.profile)))
+            return
         rows = asyncio.run(measure_all([int(x) for x in args.services.split(",")]))
     finally:
         subprocess.run(["ip", "netns", "del", NETNS], check=False)

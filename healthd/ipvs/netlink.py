@@ -15,12 +15,10 @@ import errno
 import os
 import socket
 import threading
-from collections.abc import Sequence
 from typing import Final
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from healthd.errors import DriverError
 from healthd.ipvs import _wire as w
 from healthd.ipvs._wire import decode_dest, decode_service, encode
 from healthd.ipvs.driver import apply_idempotent, error, validate
@@ -30,13 +28,11 @@ __all__ = ["NetlinkDriver", "decode_dest", "decode_service", "encode"]
 
 NO_IPVS: Final = "IPVS is not available in this kernel (modprobe ip_vs failed)"
 NETNS_DIR: Final = "/var/run/netns"  # where `ip netns add` puts its names
-ACK_FLAGS: Final = w.NLM_F_REQUEST | w.NLM_F_ACK
 CLONE_NEWNET: Final = 0x40000000
 SOL_NETLINK: Final = 270
 NETLINK_CAP_ACK: Final = 10  # acks without a copy of the request
 RCVBUF: Final = 1 << 20
 RECV_SIZE: Final = 1 << 16  # kernel: dump chunks stay under 32 KiB
-WINDOW: Final = 128  # ops sent in one datagram by apply_many, before reading their acks
 YIELD_EVERY: Final = 32  # services dumped between two turns of the event loop
 
 
@@ -149,19 +145,6 @@ class _Channel:
         flags = w.NLM_F_REQUEST | (w.NLM_F_DUMP if dump else w.NLM_F_ACK)
         await self.send(w.message(self.family, cmd, payload, seq, flags))
         return await self.replies(seq)
-
-    async def acks(self, seqs: Sequence[int]) -> dict[int, int]:
-        """Return the errno (0 for success) answering each request in seqs."""
-        loop = asyncio.get_running_loop()
-        wanted, got = set(seqs), dict[int, int]()
-        while len(got) < len(wanted):
-            data = await loop.sock_recv(self.sock, RECV_SIZE)
-            if not data:
-                raise NetlinkError(errno.EIO)
-            for kind, _flags, seq, body in w.split(data):
-                if kind == w.NLMSG_ERROR and seq in wanted:
-                    got[seq] = w.error_code(body)
-        return got
 
     async def resolve(self) -> None:
         """Look up the IPVS family id (NetlinkError ENOENT when ip_vs is not loaded)."""
@@ -283,59 +266,6 @@ class NetlinkDriver:
         """Apply one op with the shared errno policy (see healthd.ipvs.driver)."""
         async with self._lock:
             await apply_idempotent(self.apply_raw, op)
-
-    async def apply_many(self, ops: Sequence[Op]) -> list[DriverError | None]:
-        """Apply ops in order as apply() would, returning each op's error or None.
-
-        The requests go WINDOW at a time in one datagram (the kernel runs them in order and
-        acks each); from the first op it does not simply accept, the rest of that window is
-        applied again one by one with the errno policy, which is safe because every op sets
-        an absolute state and so may be repeated.
-        """
-        results: list[DriverError | None] = []
-        async with self._lock:
-            for start in range(0, len(ops), WINDOW):
-                window = ops[start : start + WINDOW]
-                done = await self._pipeline(window)
-                results += [None] * done
-                for op in window[done:]:
-                    try:
-                        await apply_idempotent(self.apply_raw, op)
-                    except DriverError as exc:
-                        results.append(exc)
-                    else:
-                        results.append(None)
-        return results
-
-    async def _pipeline(self, ops: Sequence[Op]) -> int:
-        """Send ops as raw requests at once; return how many from the start succeeded."""
-        valid = 0
-        for op in ops:
-            try:
-                validate(op)
-            except DriverError:
-                break
-            valid += 1
-        if not valid:
-            return 0
-        try:
-            chan = await self._open()
-            seqs, frames = [], []
-            for op in ops[:valid]:
-                seqs.append(chan.next_seq())
-                cmd, payload = encode(op)
-                frames.append(w.message(chan.family, cmd, payload, seqs[-1], ACK_FLAGS))
-            await chan.send(b"".join(frames))
-            answers = await chan.acks(seqs)
-        except DriverError:
-            return 0  # no socket: apply() reports it op by op
-        except (OSError, NetlinkError):
-            self._drop()  # acks may be left unread: start over on a fresh socket
-            return 0
-        except BaseException:
-            self._drop()
-            raise
-        return next((i for i, seq in enumerate(seqs) if answers[seq]), valid)
 
     async def apply_raw(self, op: Op) -> None:
         """Send op as one kernel command, raising DriverError with the kernel's errno."""
