@@ -207,16 +207,25 @@ def _foreground(inst: Instance, config: Config, debug: bool) -> int:
             pidfile.remove(pid_path)
 
 
-def run(ns: argparse.Namespace) -> int:
-    """`healthd [-d] -c FILE`: run in the foreground (systemd Type=notify)."""
+def _prepare(ns: argparse.Namespace) -> tuple[Instance, Config] | int:
+    """Return the instance and its loaded config, or the exit code that says why not."""
     if not ns.debug:
-        pidfile.ensure_marker()
+        pidfile.ensure_marker()  # re-execs so the cmdline carries "ldirectord"
     inst = locate(ns)
     if inst is None:
         return EXIT_FAIL
     config = load(inst)
     if config is None:
         return EXIT_CONFIG
+    return inst, config
+
+
+def run(ns: argparse.Namespace) -> int:
+    """`healthd [-d] -c FILE`: run in the foreground (systemd Type=notify)."""
+    prepared = _prepare(ns)
+    if isinstance(prepared, int):
+        return prepared
+    inst, config = prepared
     st = find(inst)
     if st.state is pidfile.State.RUNNING:
         _err(f"ldirectord for {inst.path} is already running with pid: {st.pid}")
@@ -292,14 +301,10 @@ def _start(inst: Instance, config: Config, debug: bool) -> int:
 
 def start(ns: argparse.Namespace) -> int:
     """`start`: daemonize and write the pid file; exit 0 at once if already running."""
-    if not ns.debug:
-        pidfile.ensure_marker()
-    inst = locate(ns)
-    if inst is None:
-        return EXIT_FAIL
-    config = load(inst)
-    if config is None:
-        return EXIT_CONFIG
+    prepared = _prepare(ns)
+    if isinstance(prepared, int):
+        return prepared
+    inst, config = prepared
     return _start(inst, config, ns.debug)
 
 
@@ -322,14 +327,10 @@ def stop(ns: argparse.Namespace) -> int:
 
 def restart(ns: argparse.Namespace) -> int:
     """`restart`: check the configuration first, then stop and start."""
-    if not ns.debug:
-        pidfile.ensure_marker()
-    inst = locate(ns)
-    if inst is None:
-        return EXIT_FAIL
-    config = load(inst)
-    if config is None:
-        return EXIT_CONFIG  # the running daemon is left alone
+    prepared = _prepare(ns)  # a broken file leaves the running daemon alone
+    if isinstance(prepared, int):
+        return prepared
+    inst, config = prepared
     _terminate(inst)
     return _start(inst, config, ns.debug)
 
