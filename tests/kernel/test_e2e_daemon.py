@@ -173,6 +173,10 @@ def test_removed_real_then_fallback_while_every_real_is_down(topo: Topology, sta
     wait_for(table_is(topo, [service_line(), dest_line(topo.fallback, 1)]), "fallback only")
     assert count(topo.requests(20)) == {"fallback": 20}
 
+    topo.fail(r1, failing=False)  # one real recovers: the fallback leaves, r1 takes it all
+    wait_for(table_is(topo, [service_line(), dest_line(r1, 1)]), "r1 back, no fallback")
+    assert count(topo.requests(20)) == {"r1": 20}
+
     topo.heal_all()
     wait_for(table_is(topo, full_table(topo, (1, 1, 1))), "every real back, no fallback")
     assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
