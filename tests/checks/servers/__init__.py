@@ -1,8 +1,9 @@
-"""Real servers for the line-protocol check tests, started on loopback ports and stopped after.
+"""Real servers for the check tests, started on loopback ports and stopped after.
 
-Each helper starts a real implementation (dovecot, pyftpdlib, aiosmtpd, jamnntpd, sipp, socat)
-as a child process and waits until it listens. A server that cannot start raises, so its
-tests fail instead of skipping.
+Each module here starts one real implementation (dovecot, pyftpdlib, aiosmtpd, jamnntpd, sipp,
+socat, MariaDB, PostgreSQL, slapd, FreeRADIUS, dnsmasq, tinyproxy) as a child process and
+waits until it listens. A server that cannot start raises, so its tests fail instead of
+skipping.
 """
 
 from __future__ import annotations
