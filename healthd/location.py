@@ -26,10 +26,8 @@ def render(loc: Location, severity: str, message: str, source_line: str | None) 
     head = f"{loc}: {severity}: {message}"
     if source_line is None:
         return head
-    text = (
-        source_line.rstrip("\n").expandtabs(4) if "\t" in source_line else source_line.rstrip("\n")
-    )
-    # the caret sits under the column; tabs are shown as 4 spaces, as ldirectord reads them
+    # line and prefix expand tabs to the same 4-column stops, so the caret lines up
+    text = source_line.rstrip("\n").expandtabs(4)
     prefix = source_line[: max(loc.col - 1, 0)].expandtabs(4)
     caret = " " * len(prefix) + "^" + "~" * max(loc.length - 1, 0)
     return f"{head}\n    {text}\n    {caret}"

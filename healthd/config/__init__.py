@@ -1,6 +1,7 @@
 """Reading ldirectord.cf into the Config model: the single entry point (lex → parse → build).
 
-load() reads the file (the package's only file I/O besides lookup) and resolves names
+load() reads the file (format_errors() reads it again only when it was not given the
+source lines; lookup() probes for it) and resolves names
 through a Resolver; with the default SystemResolver it blocks on getaddrinfo, so the daemon
 calls it in a worker thread (load_async does exactly that).
 
