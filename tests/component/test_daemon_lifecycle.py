@@ -105,6 +105,13 @@ def _exists(path: str) -> bool:
     return os.path.exists(path)
 
 
+async def _started(d: Daemon) -> asyncio.Task[int]:
+    """Run the daemon in a task and return it once the daemon reports ready."""
+    task = asyncio.create_task(d.run())
+    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    return task
+
+
 def _daemon(cfg: Path, notify: str | None = None, **kw) -> tuple[Daemon, Loader]:
     loader = Loader()
     config = loader(str(cfg))
@@ -124,8 +131,7 @@ async def test_ready_reload_stop_notifications(tmp_path, notify_socket):
     cfg = tmp_path / "web.cf"
     cfg.write_text("ok\n")
     d, _ = _daemon(cfg, path)
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     d.request(Request.RELOAD)
     await _until(lambda: d.reloads == 1)
     d.request(Request.STOP)
@@ -146,8 +152,7 @@ async def test_broken_reload_keeps_running_config(tmp_path, notify_socket):
     cfg = tmp_path / "web.cf"
     cfg.write_text("ok\n")
     d, loader = _daemon(cfg, path)
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     before = d.config
     cfg.write_text("broken\n")
     with capture_logs() as logs:
@@ -167,8 +172,7 @@ async def test_autoreload_on_change(tmp_path):
     cfg = tmp_path / "web.cf"
     cfg.write_text("autoreload\n")
     d, _ = _daemon(cfg)
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     cfg.write_text("autoreload, changed\n")
     await _until(lambda: d.reloads == 1)
     # an unchanged file is not reloaded again
@@ -182,8 +186,7 @@ async def test_no_autoreload_without_the_directive(tmp_path):
     cfg = tmp_path / "web.cf"
     cfg.write_text("plain\n")
     d, _ = _daemon(cfg)
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     cfg.write_text("plain, changed\n")
     await asyncio.sleep(0.2)
     assert d.reloads == 0
@@ -208,8 +211,7 @@ async def test_callback_runs_after_reload(tmp_path):
         engine_factory=StubEngine,
         loader=load_with_callback,
     )
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     assert await d.reload() is True
     assert marker.read_text() == f"{cfg}\n"
     d.request(Request.STOP)
@@ -220,8 +222,7 @@ async def test_signals_hup_and_term(tmp_path):
     cfg = tmp_path / "web.cf"
     cfg.write_text("ok\n")
     d, _ = _daemon(cfg)
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     os.kill(os.getpid(), signal.SIGHUP)
     await _until(lambda: d.reloads == 1)
     os.kill(os.getpid(), signal.SIGTERM)
@@ -238,8 +239,7 @@ async def test_control_socket_serves_snapshot_and_pidfile_removed(tmp_path, rund
     pid_path = str(tmp_path / "ldirectord.web.cf.pid")
     pidfile.write(pid_path)
     d, _ = _daemon(cfg, control_path=sock, pid_path=pid_path)
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     assert os.stat(sock).st_mode & 0o777 == 0o600
     assert os.stat(os.path.dirname(sock)).st_mode & 0o777 == 0o700
     view = await asyncio.to_thread(control.query, sock)
@@ -362,8 +362,7 @@ async def test_shutdown_is_bounded_by_grace(tmp_path):
     cfg.write_text("ok\n")
     d, _ = _daemon(cfg, grace=0.05)
     d.engine = SlowShutdownEngine(d.config, None, [d.engine.listeners[0]])  # type: ignore[attr-defined]
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     with capture_logs() as logs:
         d.request(Request.STOP)
         assert await task == 0
@@ -376,8 +375,7 @@ async def test_usr1_logs_the_status_view(tmp_path):
     cfg = tmp_path / "web.cf"
     cfg.write_text("ok\n")
     d, _ = _daemon(cfg)
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     with capture_logs() as logs:
         os.kill(os.getpid(), signal.SIGUSR1)
         await _until(lambda: any(e["event"] == "daemon.status_dumped" for e in logs))
@@ -413,8 +411,7 @@ async def test_plugins_follow_reloads_and_are_closed(tmp_path):
     plugin = Plugin()
     d, _ = _daemon(cfg, listeners=[plugin])
     assert plugin in d.engine.listeners  # type: ignore[attr-defined]
-    task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    task = await _started(d)
     assert plugin.running  # its own work runs in the daemon's task group
     assert await d.reload() is True
     assert plugin.configs == [d.config]

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from healthd import cli, pidfile
 from healthd.commands import daemon as verbs
-
-
-def spawn_marked() -> subprocess.Popen[bytes]:
-    """Start a sleeping process whose cmdline carries the marker, once exec has finished."""
-    argv = [sys.executable, "-X", "ldirectord-compatible", "-c", "import time; time.sleep(30)"]
-    proc = subprocess.Popen(argv)
-    for _ in range(500):  # right after vfork+exec the cmdline can still read empty
-        if "ldirectord" in (pidfile.cmdline(proc.pid) or ""):
-            return proc
-        time.sleep(0.002)
-    proc.kill()
-    proc.wait()
-    raise AssertionError("marker process did not start")
+from tests.unit._procs import dead_pid, spawn_marked
 
 
 @pytest.mark.parametrize(
@@ -84,14 +71,8 @@ def test_status_stopped_json_keeps_stdout_parseable(piddir, capsys):
 
 def test_status_stale(piddir, capsys):
     tmp, cfg = piddir
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
     pid_path = tmp / "ldirectord.web.cf.pid"
-    pid_path.write_text(dead.stdout)
+    pid_path.write_text(f"{dead_pid()}\n")
     assert cli.main([str(cfg), "status"]) == 1
     out, err = capsys.readouterr()
     assert out == f"ldirectord is stopped for {cfg}\n"

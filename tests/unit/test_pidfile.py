@@ -5,25 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from healthd import pidfile
 from healthd.pidfile import State
-
-
-def spawn_marked() -> subprocess.Popen[bytes]:
-    """Start a sleeping process whose cmdline carries the marker, once exec has finished."""
-    argv = [sys.executable, "-X", "ldirectord-compatible", "-c", "import time; time.sleep(30)"]
-    proc = subprocess.Popen(argv)
-    for _ in range(500):  # right after vfork+exec the cmdline can still read empty
-        if "ldirectord" in (pidfile.cmdline(proc.pid) or ""):
-            return proc
-        time.sleep(0.002)
-    proc.kill()
-    proc.wait()
-    raise AssertionError("marker process did not start")
+from tests.unit._procs import dead_pid, spawn_marked
 
 
 @pytest.mark.parametrize(
@@ -51,17 +38,12 @@ def test_absent_file_is_stopped(tmp_path):
 
 
 def test_dead_pid_is_stale(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    pid = dead_pid()
     path = str(tmp_path / "x.pid")
-    pidfile.write(path, int(proc.stdout))
+    pidfile.write(path, pid)
     st = pidfile.check(path)
     assert st.state is State.STALE
-    assert st.pid == int(proc.stdout)
+    assert st.pid == pid
 
 
 def test_live_process_without_marker_is_stale(tmp_path):
