@@ -66,6 +66,7 @@ async def test_wrong_password_is_down(server: MariaDB, host: str) -> None:
 async def test_missing_database_is_down(server: MariaDB, host: str) -> None:
     check = MySQLCheck.from_options(opts(database="nosuchdb"), ctx())
     result = await check.check(make_target(host, server.port))
+    assert result.status is Status.DOWN
     assert result.reason == "auth_failed"
     assert "nosuchdb" in result.detail
 

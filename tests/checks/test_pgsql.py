@@ -58,6 +58,7 @@ async def test_wrong_password_is_down(server: Postgres, host: str) -> None:
 async def test_missing_database_is_down(server: Postgres, host: str) -> None:
     check = PgSQLCheck.from_options(opts(database="nosuchdb"), ctx())
     result = await check.check(make_target(host, server.port))
+    assert result.status is Status.DOWN
     assert result.reason == "auth_failed"
     assert "nosuchdb" in result.detail
 
