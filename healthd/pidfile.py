@@ -7,6 +7,7 @@ instance only if /proc/PID/cmdline contains "ldirectord", as ldirectord and its 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sys
@@ -107,10 +108,15 @@ def write(path: str, pid: int | None = None) -> None:
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{pid}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, f"{pid}\n".encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.write(fd, f"{pid}\n".encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):  # leave no half-written temporary behind
+            os.unlink(tmp)
+        raise
 
 
 def remove(path: str, pid: int | None = None) -> bool:

@@ -86,6 +86,14 @@ def test_write_and_remove_only_own_pid(tmp_path):
     assert pidfile.remove(path) is False
 
 
+def test_failed_write_raises_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "x.pid"
+    (path / "occupied").mkdir(parents=True)  # a non-empty directory: the final rename fails
+    with pytest.raises(IsADirectoryError):
+        pidfile.write(str(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pid"]
+
+
 def test_ensure_marker_reexecs_once(tmp_path):
     code = (
         "import sys; from healthd import pidfile; pidfile.ensure_marker(); "
