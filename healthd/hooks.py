@@ -52,7 +52,8 @@ def fallback_args(virtual: Virtual, active: bool) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class HookResult:
-    """How one hook run ended: its exit code (None if it never ran or was killed)."""
+    """How one hook run ended: its exit code (negative: the signal that ended it; None if
+    it never ran or was killed at its timeout)."""
 
     argv: tuple[str, ...]
     returncode: int | None
@@ -112,7 +113,9 @@ async def run_command(argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> Ho
     code = proc.returncode
     if code == 0:
         return HookResult(args, 0, "ok")
-    return HookResult(args, code, "exit_status", f"exit status {code}: {_first_line(err)}".strip())
+    ended = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+    first = _first_line(err)
+    return HookResult(args, code, "exit_status", f"{ended}: {first}" if first else ended)
 
 
 async def run_hook(name: str, argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> HookResult:

@@ -66,6 +66,12 @@ async def test_run_command_reports_exit_status_and_first_stderr_line(tmp_path):
     assert bad.reason == "exit_status"
     assert bad.returncode == 3
     assert bad.detail == "exit status 3: oops"
+    quiet = await hooks.run_command([str(script(tmp_path, "exit 4\n"))])
+    assert quiet.detail == "exit status 4"
+    killed = await hooks.run_command([str(script(tmp_path, "kill -TERM $$\n"))])
+    assert killed.reason == "exit_status"
+    assert killed.returncode == -15
+    assert killed.detail == "killed by signal 15"
 
 
 async def test_run_command_exec_failure(tmp_path):
