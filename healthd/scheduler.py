@@ -1,8 +1,8 @@
 """Runs probes: one task per check key, a jittered first run, then one run per interval.
 
-Bounds the checks in flight with one semaphore, bounds each run with asyncio.timeout, turns a
-crashing check into Result(DOWN, "internal_error") and hands every result to a sink. Judges
-nothing: health and the IPVS table are the engine's business.
+Bounds the checks in flight with one FIFO Limiter, bounds each run with asyncio.timeout,
+turns a crashing check into Result(DOWN, "internal_error") and hands every result to a sink.
+Judges nothing: health and the IPVS table are the engine's business.
 """
 
 from __future__ import annotations
