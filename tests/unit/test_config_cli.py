@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
 import yaml
 
 from healthd.cli import main
+from healthd.commands import config as command
 
 GOOD = "quiescent=yes\nvirtual=192.0.2.10:80\n    real=198.51.100.1:80 gate\n"
 WARN = "checkcount=2\nvirtual=192.0.2.10:80\n    real=198.51.100.1:80 gate\n"
@@ -77,6 +79,19 @@ def test_configtest_unreadable_path_exits_1(tmp_path, capsys):
     (tmp_path / "dir.cf" / "x").write_text("")
     assert main(["-c", str(tmp_path / "dir.cf"), "configtest"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_configtest_file_that_cannot_be_read_exits_1(cf, capsys, monkeypatch):
+    # root reads any file whatever its mode, so the refusal a normal user meets is simulated
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    path = cf(GOOD)
+    monkeypatch.setattr(command, "open", refuse, raising=False)
+    assert main(["-c", path, "configtest"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"healthd: cannot read {path}: Permission denied\n"
 
 
 def test_dump_yaml_has_every_default(cf, capsys):
