@@ -41,11 +41,17 @@ def _split_hostport(text: str) -> tuple[str, int | None]:
     """Split `[v6]:port`, `v4:port`, `[v6]`, `v6` or `v4` into (address, port or None)."""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else None
+        return host, _port(text, rest[1:]) if rest.startswith(":") else None
     if text.count(":") == 1:
         host, _, port = text.partition(":")
-        return host, int(port)
+        return host, _port(text, port)
     return text, None
+
+
+def _port(text: str, port: str) -> int:
+    if not port.isdigit():
+        raise UsageError(f"not a port number in {text!r}: {port!r}")
+    return int(port)
 
 
 def match_virtual(spec: str, virtual: Virtual) -> bool:

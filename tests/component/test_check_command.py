@@ -198,6 +198,10 @@ def test_select_reports_what_matched_nothing():
         select(cfg, "192.0.2.10:80", "198.51.100.9")
     with pytest.raises(UsageError, match="not an address"):
         select(cfg, "nonsense:80", None)
+    with pytest.raises(UsageError, match=r"not a port number in '192\.0\.2\.10:http': 'http'"):
+        select(cfg, "192.0.2.10:http", None)
+    with pytest.raises(UsageError, match=r"not a port number in '\[2001:db8::5\]:x': 'x'"):
+        select(cfg, None, "[2001:db8::5]:x")
 
 
 def namespace(cf: Path | str | None, *args: str, fmt: str = "text"):
