@@ -218,10 +218,10 @@ class Engine(KernelSync):
         self._kernel.dirty.update(slot.services)
         self._wake.set()
 
-    async def _observe(self, slot_id: Hashable, result: Result) -> bool:
+    async def _observe(self, slot_id: Hashable, result: Result) -> None:
         slot = self._slots.by_id.get(slot_id)  # type: ignore[call-overload]
         if slot is None:
-            return False  # a result from a probe that a reload removed
+            return  # a result from a probe that a reload removed
         key = slot.key
         new, transition = hl.observe(
             slot.health, result, failurecount=key.failurecount, rise=key.rise, now=self._now()
@@ -231,11 +231,10 @@ class Engine(KernelSync):
             for virtual, real in slot.members:
                 await self._notify("on_result", virtual, real, result)
         if transition is None:
-            return False
+            return
         self._mark(slot)
         for virtual, real in slot.members:
             await self._transition(virtual, real, new, transition, result)
-        return True
 
     async def _transition(
         self,
