@@ -348,7 +348,6 @@ def config_text(
     quiescent: bool = True,
     cleanstop: bool = True,
     fallback: bool = False,
-    extra: str = "",
 ) -> str:
     """Return an ldirectord.cf for the VIP over the reals, with the given settings."""
     yes_no = {True: "yes", False: "no"}
@@ -371,7 +370,7 @@ def config_text(
         f"\tscheduler={scheduler}\n"
         "\tprotocol=tcp\n"
         f"\tquiescent={yes_no[quiescent]}\n"
-        f"\tcleanstop={yes_no[cleanstop]}\n" + extra
+        f"\tcleanstop={yes_no[cleanstop]}\n"
     )
 
 

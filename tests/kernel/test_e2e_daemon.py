@@ -41,7 +41,7 @@ pytestmark = pytest.mark.kernel
 # What the VM adds to a deadline measured from healthd's own log: TCG emulation runs the check,
 # the reconcile and the netlink calls 15-25x slower than the host does.
 ALLOWANCE = 3.0
-DETECTION = CHECKINTERVAL * FAILURECOUNT + CHECKTIMEOUT  # seconds, from the issue
+DETECTION = CHECKINTERVAL * FAILURECOUNT + CHECKTIMEOUT  # seconds: the bound a user is promised
 
 Start = Callable[..., Healthd]
 
