@@ -4,7 +4,8 @@ It speaks netlink on its own non-blocking socket, with messages packed and parse
 healthd.ipvs._wire (struct, no generic attribute classes): pyroute2's per-attribute Python
 decoding and its asyncio socket cost milliseconds per message, which made a dump of tens of
 thousands of destinations take minutes. pyroute2 is used for nothing but its NetlinkError.
-Every kernel error becomes a one-line DriverError. Policy lives in healthd.reconcile.
+Every kernel error becomes a one-line DriverError; the errno policy (EEXIST, ENOENT) is
+healthd.ipvs.driver's, and what to change is healthd.reconcile's.
 """
 
 from __future__ import annotations
