@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import socket
 import sys
 from typing import Final, TextIO
 
@@ -89,25 +90,43 @@ SYSLOG_SOCKET: Final = "/dev/log"
 
 def _handler(
     debug: bool, logfile: str | None, console: bool, syslog_socket: str = SYSLOG_SOCKET
-) -> logging.Handler:
-    """Return the stdlib handler for the chosen destination (ldirectord.md §11.1)."""
+) -> tuple[logging.Handler, str | None]:
+    """Return the stdlib handler for the chosen destination (ldirectord.md §11.1).
+
+    The second item is None, or why `logfile` could not be used (stderr is used instead).
+    """
     if debug or not logfile:
         stream: TextIO = sys.stderr if console else sys.stdout
-        return logging.StreamHandler(stream)
+        return logging.StreamHandler(stream), None
     if logfile.startswith("/"):
         # ldirectord opens the file per message so logrotate needs no postrotate; a
         # WatchedFileHandler reopens after rotation and gives the same guarantee.
         try:
-            return logging.handlers.WatchedFileHandler(logfile, encoding="utf-8")
-        except OSError:
-            return logging.StreamHandler(sys.stderr)  # reported once configured
-    try:
-        return logging.handlers.SysLogHandler(
-            address=syslog_socket,
-            facility=logging.handlers.SysLogHandler.facility_names[logfile],
-        )
-    except (OSError, KeyError):
-        return logging.StreamHandler(sys.stderr)
+            return logging.handlers.WatchedFileHandler(logfile, encoding="utf-8"), None
+        except OSError as exc:
+            return logging.StreamHandler(sys.stderr), exc.strerror or str(exc)
+    facility = logging.handlers.SysLogHandler.facility_names.get(logfile)
+    if facility is None:
+        return logging.StreamHandler(sys.stderr), "unknown syslog facility"
+    # SysLogHandler swallows a failed connect and then prints a traceback for every record
+    unreachable = _unreachable(syslog_socket)
+    if unreachable is not None:
+        return logging.StreamHandler(sys.stderr), unreachable
+    return logging.handlers.SysLogHandler(address=syslog_socket, facility=facility), None
+
+
+def _unreachable(path: str) -> str | None:
+    """Return why nothing listens on the unix socket at path (datagram or stream), or None."""
+    reason = ""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_UNIX, kind) as probe:
+            try:
+                probe.connect(path)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+            else:
+                return None
+    return reason
 
 
 def is_syslog(logfile: str | None) -> bool:
@@ -140,7 +159,7 @@ def configure(
         console = False
     else:
         console = sys.stderr.isatty() if json is None else not json
-    handler = _handler(debug, logfile, console, syslog_socket)
+    handler, failed = _handler(debug, logfile, console, syslog_socket)
     if isinstance(handler, logging.handlers.SysLogHandler):
         renderers: list[Processor] = [
             structlog.processors.format_exc_info,
@@ -176,11 +195,10 @@ def configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=cache,
     )
-    fell_back = type(handler) is logging.StreamHandler and bool(logfile) and not debug
-    if fell_back and is_syslog(logfile):
-        get_logger().warning(LOG_SYSLOG_FAILED, path=syslog_socket, facility=logfile)
-    elif fell_back:
-        get_logger().warning(LOG_FILE_FAILED, path=logfile)
+    if failed is not None and is_syslog(logfile):
+        get_logger().warning(LOG_SYSLOG_FAILED, path=syslog_socket, facility=logfile, detail=failed)
+    elif failed is not None:
+        get_logger().warning(LOG_FILE_FAILED, path=logfile, detail=failed)
 
 
 def get_logger(name: str = _ROOT) -> Logger:

@@ -169,7 +169,16 @@ def test_an_unwritable_logfile_falls_back_to_stderr(tmp_path, capsys):
     logs.get_logger().info(logs.REAL_UP, real="198.51.100.1:80")
     err = capsys.readouterr().err
     assert "log.file_unavailable" in err
+    assert "No such file or directory" in err  # the reason, not only the fact
     assert "real.up" in err
+
+
+def test_an_absent_syslog_socket_falls_back_with_the_reason(tmp_path, capsys):
+    logs.configure(False, "local0", syslog_socket=str(tmp_path / "no-log"))
+    assert type(logging.getLogger("healthd").handlers[0]) is logging.StreamHandler
+    err = capsys.readouterr().err
+    assert "log.syslog_unavailable" in err
+    assert "No such file or directory" in err
 
 
 def test_is_syslog():
