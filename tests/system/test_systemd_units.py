@@ -31,6 +31,9 @@ def test_required_keys(name, config):
     assert svc["Type"] == "notify"
     assert svc["ExecStart"] == f"{INSTALLED} -c {config}"
     assert svc["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    # ProtectKernelModules=yes blocks healthd's own modprobe: the unit loads ip_vs first
+    assert svc["ProtectKernelModules"] == "yes"
+    assert svc["ExecStartPre"] == "-+/sbin/modprobe ip_vs"
     assert svc["Restart"] == "on-failure"
     assert svc["RestartPreventExitStatus"] == "2"  # config errors do not loop
     assert svc["WatchdogSec"]
