@@ -308,11 +308,23 @@ def start(ns: argparse.Namespace) -> int:
     return _start(inst, config, ns.debug)
 
 
+def _signal(pid: int, sig: signal.Signals) -> bool:
+    """Send sig to pid; a pid already gone counts as sent. Say why and return False if not."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError as exc:
+        _err(f"healthd: cannot send {sig.name} to pid {pid}: {exc.strerror}")
+        return False
+    return True
+
+
 def _terminate(inst: Instance) -> int:
     st = find(inst)
     if st.state is pidfile.State.RUNNING and st.pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(st.pid, signal.SIGTERM)
+        if not _signal(st.pid, signal.SIGTERM):
+            return EXIT_FAIL
         # ldirectord returns at once; waiting lets Pacemaker and restart rely on "stopped"
         if not pidfile.wait_gone(st.pid, STOP_WAIT):
             _err(f"healthd: pid {st.pid} still running {STOP_WAIT:g}s after TERM")
@@ -320,7 +332,7 @@ def _terminate(inst: Instance) -> int:
 
 
 def stop(ns: argparse.Namespace) -> int:
-    """`stop`: TERM the daemon and wait (bounded) for it to exit; always exit 0."""
+    """`stop`: TERM the daemon and wait (bounded) for it to exit; exit 0 unless TERM is refused."""
     inst = locate(ns)
     return EXIT_FAIL if inst is None else _terminate(inst)
 
@@ -331,7 +343,8 @@ def restart(ns: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     inst, config = prepared
-    _terminate(inst)
+    if _terminate(inst) != EXIT_OK:
+        return EXIT_FAIL  # the old daemon could not be told to stop: it is still running
     return _start(inst, config, ns.debug)
 
 
@@ -356,8 +369,7 @@ def reload(ns: argparse.Namespace) -> int:
         return EXIT_FAIL
     if load(inst) is None:
         return EXIT_CONFIG  # the daemon would refuse it too; it keeps running unchanged
-    os.kill(st.pid, signal.SIGHUP)
-    return EXIT_OK
+    return EXIT_OK if _signal(st.pid, signal.SIGHUP) else EXIT_FAIL
 
 
 def status(ns: argparse.Namespace) -> int:

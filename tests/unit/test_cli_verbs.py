@@ -127,6 +127,29 @@ def test_stop_waits_for_the_process(piddir):
         assert proc.wait(timeout=1) == -15
 
 
+@pytest.mark.parametrize(("verb", "sig"), [("stop", "SIGTERM"), ("reload", "SIGHUP")])
+def test_a_refused_signal_is_one_line_and_exit_1(piddir, capsys, monkeypatch, verb, sig):
+    # a non-root user signalling root's daemon: EPERM, stated plainly, never a traceback
+    tmp, cfg = piddir
+    with spawn_marked() as proc:
+        try:
+            (tmp / "ldirectord.web.cf.pid").write_text(f"{proc.pid}\n")
+
+            def refuse(pid: int, signum: int) -> None:
+                raise PermissionError(1, "Operation not permitted")
+
+            monkeypatch.setattr(verbs.os, "kill", refuse)
+            assert cli.main([str(cfg), verb]) == 1
+            err = capsys.readouterr().err
+            assert err.endswith(
+                f"healthd: cannot send {sig} to pid {proc.pid}: Operation not permitted\n"
+            )
+            assert proc.poll() is None
+        finally:
+            monkeypatch.undo()
+            proc.kill()
+
+
 def test_unknown_driver_is_a_clear_error(monkeypatch):
     import asyncio
 
