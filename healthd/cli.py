@@ -70,7 +70,10 @@ def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
     parsers["ipvs"].add_argument("action", choices=("dump",))
     parsers["ipvs"].add_argument("--format", choices=("ipvsadm", *fmt), default="ipvsadm")
     parsers["demo"].add_argument(
-        "--duration", type=float, default=30.0, help="seconds to run (0: until interrupted)"
+        "--duration",
+        type=float,
+        default=30.0,
+        help="longest run in seconds; ends once the recovery is shown (0: until Ctrl-C)",
     )
     parsers["demo"].add_argument(
         "--fake", action="store_true", help="use the in-memory table even where IPVS is available"

@@ -65,7 +65,7 @@ def locate(ns: argparse.Namespace) -> Instance | None:
     try:
         path = lookup(ns.config_arg)
     except (HealthdError, OSError) as exc:
-        _err(str(exc))
+        _err(f"healthd: {exc}")
         return None
     return Instance(ns.config_arg, path)
 

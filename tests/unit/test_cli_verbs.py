@@ -99,7 +99,9 @@ def test_try_restart_when_stopped_is_0(piddir):
 def test_config_not_found_is_1(piddir, capsys):
     tmp, _ = piddir
     assert cli.main([str(tmp / "absent.cf"), "status"]) == 1
-    assert "absent.cf not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("healthd: config file ")
+    assert "absent.cf not found" in err
 
 
 def test_broken_config_does_not_touch_a_live_pid_file(piddir, capsys):
