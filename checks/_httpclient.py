@@ -11,6 +11,7 @@ caller bounds it with asyncio.timeout and turns the failure into a Result.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 from collections.abc import Callable, Mapping
@@ -230,49 +231,120 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class _Socket:
-    """A plain connection on a bare non-blocking socket: the cheapest way asyncio offers.
+class _Exchange:
+    """One request and its response on a bare non-blocking socket, driven by loop callbacks.
 
-    Same interface as _Connection; used for plain HTTP to an address literal, where no TLS
-    and no name lookup are needed (the common case: a real checked on its address).
+    The cheapest way to speak on an event loop: no task, no transport, no stream and no
+    future per step; the loop calls back when the socket is writable (connected, or room to
+    send) and readable. `done` completes when `ready(buf)` holds, the peer closes or the
+    socket fails; cancelling it (the caller's timeout) closes the socket. Used for plain HTTP
+    to an address literal, where no TLS and no name lookup are needed (the common case: a
+    real checked on its address).
     """
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+    __slots__ = (
+        "_data",
+        "_fd",
+        "_loop",
+        "_ready",
+        "_sent",
+        "_sock",
+        "buf",
+        "closed",
+        "done",
+        "error",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        family: int,
+        data: bytes,
+        ready: Callable[[bytearray], bool],
+    ) -> None:
+        self._loop = loop
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._fd = self._sock.fileno()
+        self._data = data
+        self._sent = 0
+        self._ready = ready
         self.buf = bytearray()
         self.closed = False
-        self.error: BaseException | None = None
+        self.error: OSError | None = None
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.done.add_done_callback(self._close)  # also on cancel: the socket never leaks
 
-    @classmethod
-    async def open(cls, family: int, host: str, port: int) -> _Socket:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+    def start(self, address: tuple[str, int]) -> None:
+        """Begin connecting; a refusal known at once fails `done` before the first await."""
+        sock = self._sock
+        sock.setblocking(False)
         try:
-            sock.setblocking(False)
-            await asyncio.get_running_loop().sock_connect(sock, (host, port))
-        except BaseException:
-            sock.close()
-            raise
-        return cls(sock)
+            sock.connect(address)
+        except (BlockingIOError, InterruptedError):
+            self._loop.add_writer(self._fd, self._connected)
+        except OSError as exc:
+            self._fail(exc)
+        else:
+            self._send()
 
-    async def until(self, ready: Callable[[bytearray], bool]) -> None:
-        """Receive until `ready(buf)` holds or the connection ends."""
-        loop = asyncio.get_running_loop()
-        while not self.closed and not ready(self.buf):
-            try:
-                data = await loop.sock_recv(self.sock, 65536)
-            except OSError as exc:  # e.g. a reset: judged like connection_lost(exc)
-                self.error, self.closed = exc, True
-                return
-            if not data:
-                self.closed = True
-                return
-            self.buf += data
+    def _connected(self) -> None:
+        self._loop.remove_writer(self._fd)
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._fail(OSError(err, os.strerror(err)))
+        else:
+            self._send()
 
-    async def send(self, data: bytes) -> None:
-        await asyncio.get_running_loop().sock_sendall(self.sock, data)
+    def _send(self) -> None:
+        try:
+            self._sent += self._sock.send(self._data[self._sent :])
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if self._sent < len(self._data):
+            self._loop.add_writer(self._fd, self._more)
+        else:
+            self._loop.add_reader(self._fd, self._received)
 
-    def close(self) -> None:
-        self.sock.close()
+    def _more(self) -> None:
+        self._loop.remove_writer(self._fd)
+        self._send()
+
+    def _received(self) -> None:
+        try:
+            data = self._sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # e.g. a reset: judged like connection_lost(exc)
+            self.error, self.closed = exc, True
+            self._finish()
+            return
+        if not data:
+            self.closed = True
+            self._finish()
+            return
+        self.buf += data
+        if self._ready(self.buf):
+            self._finish()
+
+    def _fail(self, exc: OSError) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+        self._close()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+        self._close()
+
+    def _close(self, _: object = None) -> None:
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = -1
+            self._sock.close()
 
 
 def _literal_family(host: str) -> int | None:
@@ -298,6 +370,46 @@ def _request(method: str, target: str, headers: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+@dataclass(frozen=True, slots=True)
+class Direct:
+    """A plain-HTTP request made once and sent as is to an address literal, many times over."""
+
+    family: int
+    address: tuple[str, int]
+    data: bytes
+    head_only: bool
+
+
+def _literal(url: URL) -> tuple[int, tuple[str, int]] | None:
+    """Return (family, address) for a plain-HTTP URL on an address literal, else None."""
+    host = url.host
+    if url.scheme != "http" or not host:
+        return None
+    family = _literal_family(host)
+    return None if family is None else (family, (host, url.port or 80))
+
+
+def direct(method: str, url: URL, headers: Mapping[str, str]) -> Direct | None:
+    """Prepare `method url` for fetch_direct; None when it cannot go direct (TLS, a name)."""
+    where = _literal(url)
+    if where is None:
+        return None
+    all_headers = {"Host": host_header(url), **headers, "Connection": "close"}
+    data = _request(method, url.raw_path_qs or "/", all_headers)
+    return Direct(*where, data, method == "HEAD")
+
+
+async def fetch_direct(request: Direct, *, limit: int) -> Response:
+    """Send a prepared request on a new connection and return the response."""
+    framer = _Framer(request.head_only, limit)
+    exchange = _Exchange(asyncio.get_running_loop(), request.family, request.data, framer.complete)
+    exchange.start(request.address)
+    await exchange.done
+    if exchange.error is not None and framer.head is None:
+        raise exchange.error
+    return framer.response(exchange.buf, exchange.closed)
+
+
 async def fetch(
     method: str,
     url: URL,
@@ -312,23 +424,26 @@ async def fetch(
     if url.scheme not in ("http", "https") or not url.host:
         raise ProtocolError(f"cannot fetch {str(url)[:80]!r}: not an http(s) URL")
     secure = url.scheme == "https"
+    all_headers = {"Host": host_header(url), **headers, "Connection": "close"}
+    if proxy is None:
+        where = _literal(url)
+        target = url.raw_path_qs or "/"
+    else:
+        where = None if secure else _literal(proxy)
+        target = str(url)  # absolute-form, as a proxy wants it
+    if where is not None:
+        data = _request(method, target, all_headers)
+        return await fetch_direct(Direct(*where, data, method == "HEAD"), limit=limit)
     context = (tls or ssl.create_default_context()) if secure else None
     name = (server_hostname or url.host) if secure else None
-    conn: _Connection | _Socket
     if proxy is None:
-        conn = await _connect(url, context, name)
-    elif context is None:
-        conn = await _connect(proxy, None, None)
+        conn = await _open(url, context, name)
     else:
-        conn = await _open(proxy, None, None)  # the tunnel needs a transport for start_tls
+        conn = await _open(proxy, None, None)  # TLS, if any, starts inside the tunnel
     try:
-        target = url.raw_path_qs or "/"
         if proxy is not None and context is not None:
-            assert isinstance(conn, _Connection)
             await _tunnel(conn, url, context, name, limit)
-        elif proxy is not None:
-            target = str(url)  # absolute-form, as a proxy wants it
-        all_headers = {"Host": host_header(url), **headers, "Connection": "close"}
+            target = url.raw_path_qs or "/"
         await conn.send(_request(method, target, all_headers))
         framer = _Framer(method == "HEAD", limit)
         await conn.until(framer.complete)
@@ -337,16 +452,6 @@ async def fetch(
         return framer.response(conn.buf, conn.closed)
     finally:
         conn.close()
-
-
-async def _connect(
-    url: URL, context: ssl.SSLContext | None, name: str | None
-) -> _Connection | _Socket:
-    host = url.host or ""
-    family = _literal_family(host) if context is None else None
-    if family is not None:
-        return await _Socket.open(family, host, url.port or 0)
-    return await _open(url, context, name)
 
 
 async def _open(url: URL, context: ssl.SSLContext | None, name: str | None) -> _Connection:

@@ -23,6 +23,7 @@ from yarl import URL
 from checks import _httpclient as client
 from checks._util import TLSSettings, classify, compile_receive
 from checks.base import CheckContext, CheckOptionError, Reason, Result, Stopwatch, Target, timed
+from checks.deadline import within
 
 MAX_BODY: Final = 1 << 20  # bytes of body read for the receive test; the rest is ignored
 MAX_REDIRECTS: Final = 7  # ldirectord: LWP's default max_redirect
@@ -62,6 +63,16 @@ async def aclose() -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one target's check fetches first, worked out once: most runs need nothing more."""
+
+    url: URL
+    proxy: URL | None
+    headers: Mapping[str, str]  # for the configured origin: with the virtualhost, if any
+    direct: client.Direct | None  # the first request ready to send, when it can go direct
+
+
+@dataclass(frozen=True, slots=True)
 class HTTPCheck:
     """GET or HEAD `request` on the real; up on a 2xx final status and a matching body."""
 
@@ -74,6 +85,7 @@ class HTTPCheck:
     tls: TLSSettings
     timeout: float
     http: aiohttp.ClientSession | None = field(default=None, compare=False)
+    _plans: dict[Target, _Plan] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
@@ -119,7 +131,7 @@ class HTTPCheck:
         """Fetch the URL, following redirects, and judge the final answer."""
         sw = timed()
         try:
-            async with asyncio.timeout(self.timeout):
+            async with within(self.timeout):
                 if self.http is not None:
                     return await self._fetch_session(self.http, target, sw)
                 return await self._fetch(target, sw)
@@ -136,27 +148,41 @@ class HTTPCheck:
             return sw.down(reason, detail)
 
     async def _fetch(self, target: Target, sw: Stopwatch) -> Result:
-        url = first = self.url(target)
-        proxy = self.proxy(target)
-        vhost = self._host_header(target) if proxy is None else None  # ldirectord: none for proxies
+        try:
+            plan = self._plans[target]
+        except KeyError:
+            plan = self._plans[target] = self._plan(target)
+        url = plan.url
         for hop in range(MAX_REDIRECTS + 1):
             # Host header and SNI name go to the configured origin only (see _fetch_session)
-            same = hop == 0 or url.origin() == first.origin()
-            resp = await client.fetch(
-                self.method,
-                url,
-                headers={**_HEADERS, "Host": vhost} if same and vhost else _HEADERS,
-                limit=MAX_BODY,
-                tls=self.tls.context(),
-                server_hostname=self.tls.hostname if same else None,
-                proxy=proxy,
-            )
+            same = hop == 0 or url.origin() == plan.url.origin()
+            if hop == 0 and plan.direct is not None:
+                resp = await client.fetch_direct(plan.direct, limit=MAX_BODY)
+            else:
+                resp = await client.fetch(
+                    self.method,
+                    url,
+                    headers=plan.headers if same else _HEADERS,
+                    limit=MAX_BODY,
+                    tls=self.tls.context(),
+                    server_hostname=self.tls.hostname if same else None,
+                    proxy=plan.proxy,
+                )
             location = resp.headers.get("location")
             if resp.status in _REDIRECTS and location and hop < MAX_REDIRECTS:
                 url = url.join(URL(location))
                 continue
             return self._judge(resp.status, resp.reason, _decode(resp.body, resp.charset), sw)
         raise AssertionError("unreachable: the last hop always returns")  # pragma: no cover
+
+    def _plan(self, target: Target) -> _Plan:
+        """Work out once per target what its first request is (most runs need nothing more)."""
+        url = self.url(target)
+        proxy = self.proxy(target)
+        vhost = self._host_header(target) if proxy is None else None  # ldirectord: none for proxies
+        headers = {**_HEADERS, "Host": vhost} if vhost else _HEADERS
+        prepared = client.direct(self.method, url, headers) if proxy is None else None
+        return _Plan(url, proxy, headers, prepared)
 
     async def _fetch_session(
         self, http: aiohttp.ClientSession, target: Target, sw: Stopwatch

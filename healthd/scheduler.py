@@ -1,6 +1,6 @@
 """Runs probes: one task per check key, a jittered first run, then one run per interval.
 
-Bounds the checks in flight with one FIFO Limiter, bounds each run with asyncio.timeout,
+Bounds the checks in flight with one FIFO Limiter, bounds each run with a coarse timeout,
 turns a crashing check into Result(DOWN, "internal_error") and hands every result to a sink.
 Judges nothing: health and the IPVS table are the engine's business.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from checks.base import Result
+from checks.deadline import within
 from healthd import logs
 from healthd.clock import Clock, SystemClock
 from healthd.probes import Probe
@@ -205,7 +206,7 @@ async def run_once(
     start = clock.monotonic()
     limit = probe.timeout + grace
     try:
-        async with asyncio.timeout(limit):
+        async with within(limit):
             result = await probe.run()
     except TimeoutError:
         result = Result.down("timeout", f"no result within {limit:g}s", clock.monotonic() - start)

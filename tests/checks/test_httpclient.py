@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl
 import struct
@@ -11,7 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from yarl import URL
 
-from checks._httpclient import NoAnswerError, ProtocolError, Response, fetch, host_header
+from checks._httpclient import (
+    NoAnswerError,
+    ProtocolError,
+    Response,
+    direct,
+    fetch,
+    fetch_direct,
+    host_header,
+)
 from tests.checks._support import SNIRecorder
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -252,3 +261,73 @@ async def test_a_reset_inside_the_head_is_raised_by_name(host, serve) -> None:
     with pytest.raises((ConnectionResetError, ProtocolError)):
         async with asyncio.timeout(2):
             await fetch("GET", URL(f"http://localhost:{port}/"), headers={}, limit=10)
+
+
+# --- the direct exchange (plain HTTP to an address literal, on loop callbacks) -------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_a_request_larger_than_the_socket_buffer_is_sent_whole(host, serve) -> None:
+    big = "a" * (8 << 20)  # more than loopback's send buffer: send() must go round again
+    seen: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reader._limit = 1 << 30  # type: ignore[attr-defined]
+        seen.append(len(await reader.readuntil(b"\r\n\r\n")))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    port = await serve(handler)
+    async with asyncio.timeout(10):
+        resp = await fetch("GET", _url(host, port), headers={"X-Big": big}, limit=100)
+    assert (resp.status, resp.body) == (200, b"ok")
+    assert seen
+    assert seen[0] > len(big)
+
+
+async def test_a_prepared_request_is_sent_as_is_every_time(host, serve) -> None:
+    server = Scripted(b"HTTP/1.1 204 No Content\r\n\r\n")
+    port = await serve(server)
+    prepared = direct("GET", _url(host, port, "/ok?x=1"), {"User-Agent": "healthd"})
+    assert prepared is not None
+    for _ in range(3):
+        async with asyncio.timeout(2):
+            assert (await fetch_direct(prepared, limit=10)).status == 204
+    assert len(server.heads) == 3
+    assert len(set(server.heads)) == 1
+    assert server.heads[0].startswith(b"GET /ok?x=1 HTTP/1.1\r\n")
+
+
+def test_only_plain_http_to_an_address_literal_goes_direct() -> None:
+    assert direct("GET", URL("http://127.0.0.1:81/"), {}) is not None
+    assert direct("GET", URL("http://[::1]/"), {}) is not None
+    assert direct("GET", URL("https://127.0.0.1/"), {}) is None  # TLS: a transport
+    assert direct("GET", URL("http://localhost/"), {}) is None  # a name: looked up
+
+
+async def test_a_timeout_closes_the_socket(host, serve) -> None:
+    server = Scripted(b"", close=False)  # reads the request, never answers
+    port = await serve(server)
+    before = _open_fds()
+    for _ in range(5):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await fetch("GET", _url(host, port), headers=HEADERS, limit=10)
+    await asyncio.sleep(0.05)  # the server side of each connection is the server's
+    for writer in server.held:
+        writer.close()
+    server.held.clear()
+    await asyncio.sleep(0.05)
+    assert _open_fds() <= before
+
+
+async def test_a_refused_connection_raises_and_leaves_no_socket(host, closed_port) -> None:
+    before = _open_fds()
+    with pytest.raises(ConnectionRefusedError):
+        async with asyncio.timeout(2):
+            await fetch("GET", _url(host, closed_port), headers=HEADERS, limit=10)
+    assert _open_fds() == before

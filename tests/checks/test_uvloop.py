@@ -7,6 +7,7 @@ a uvloop loop of their own against servers started on that loop, on 127.0.0.1 an
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -14,6 +15,7 @@ import pytest
 import trustme
 
 from checks.base import Result, Status
+from checks.deadline import TICK, within
 from checks.http import HTTPCheck, HTTPSCheck, aclose
 from tests.checks._support import ctx, make_target
 from tests.checks.test_ping import needs_icmp, ping
@@ -76,3 +78,47 @@ def test_http_refused_on_uvloop(host: str, closed_port: int) -> None:
 def test_ping_raw_socket_on_uvloop(host: str) -> None:
     result = on_uvloop(lambda: ping().check(make_target(host, 0)))
     assert result.status is Status.UP, result
+
+
+def test_http_timeout_on_uvloop_ends_on_time_and_closes_the_socket(host: str) -> None:
+    # the check's coarse timeout (checks.deadline) and the direct exchange, on uvloop
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        held.append(writer)  # never answers
+
+    check = HTTPCheck.from_options({"request": "/ok"}, ctx(0.2))
+    fds: list[int] = []
+
+    async def main() -> Result:
+        server = await asyncio.start_server(silent, host, 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            fds.append(len(os.listdir("/proc/self/fd")))
+            result = await check.check(make_target(host, port))
+            fds.append(len(os.listdir("/proc/self/fd")) - len(held))
+            for writer in held:
+                writer.close()
+            return result
+
+    result = on_uvloop(main)
+    assert (result.status, result.reason) == (Status.DOWN, "timeout"), result
+    assert 0.2 <= result.elapsed < 0.2 + TICK + 0.2
+    assert fds[1] <= fds[0]  # the check's own socket is closed
+
+
+def test_within_on_uvloop() -> None:
+    async def main() -> Result:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with within(0.1):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            return Result.down("timeout", elapsed=loop.time() - started)
+        return Result.ok()
+
+    result = on_uvloop(main)
+    assert result.reason == "timeout"
+    assert 0.1 <= result.elapsed < 0.1 + TICK + 0.1
