@@ -153,9 +153,6 @@ class EmailAlerts:
 
     # --- listener -------------------------------------------------------------------
 
-    async def on_result(self, virtual: Virtual, real: Real, result: Result) -> None:
-        """Check results send no mail."""
-
     async def on_transition(
         self, virtual: Virtual, real: Real, up: bool, result: Result | None, reason: str
     ) -> None:

@@ -87,6 +87,8 @@ class Engine(KernelSync):
         self.clock = clock or SystemClock()
         self.state = "starting"
         self._listeners = list(listeners)
+        # on_result runs once per check: only the listeners that have it are called
+        self._result_listeners = [x for x in self._listeners if hasattr(x, "on_result")]
         self._load = check_factory
         self._hooks = hooks or HookRunner()
         self._slots = Slots()  # a Mapping of each check key's health, for the reconciler
@@ -227,7 +229,7 @@ class Engine(KernelSync):
             slot.health, result, failurecount=key.failurecount, rise=key.rise, now=self._now()
         )
         slot.health = new
-        if self._listeners:
+        if self._result_listeners:
             for virtual, real in slot.members:
                 await self._notify("on_result", virtual, real, result)
         if transition is None:

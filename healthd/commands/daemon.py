@@ -127,6 +127,7 @@ async def serve(
     debug: bool = False,
 ) -> int:
     """Set up logging, open the driver and run the daemon until it stops; return the exit code."""
+    from healthd import heap
     from healthd.alerts import EmailAlerts
     from healthd.daemon import Daemon
     from healthd.monitor import MonitorFile
@@ -142,10 +143,11 @@ async def serve(
     except HealthdError as exc:
         _report_failure(ready_fd, str(exc))
         return EXIT_FAIL
+    heap.tune()
     daemon = Daemon(
         config,
         driver,
-        listeners=[EmailAlerts(config), MonitorFile()],
+        listeners=[EmailAlerts(config), MonitorFile(), heap.Settle()],
         notifier=Notifier.from_env(),
         control_path=inst.control_path,
         pid_path=pid_path,
