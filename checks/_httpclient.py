@@ -60,7 +60,7 @@ class _Head:
 
 
 def _parse_head(buf: bytes | bytearray, end: int) -> _Head:
-    lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+    lines = buf[:end].decode("latin-1").split("\r\n")
     version, _, rest = lines[0].partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
@@ -104,77 +104,87 @@ def _dechunk(data: bytes | bytearray, limit: int) -> bytes | None:
 
 
 class _Framer:
-    """Knows when a response in the buffer is complete, and cuts it into a Response."""
+    """Knows when a response in the buffer is complete, and cuts it into a Response.
+
+    The head is parsed once, when it is whole; from then on `complete` only compares the
+    buffer's length with the body the head announced (or looks for the last chunk).
+    """
 
     def __init__(self, head_only: bool, limit: int) -> None:
         self.head_only = head_only
         self.limit = limit
         self.head: _Head | None = None
         self.error: ProtocolError | None = None
+        self.done = False  # complete, or broken: nothing more to read
+        self._chunked = False
+        self._length: int | None = None  # Content-Length, when given
+        self._want = 0  # body bytes that complete a response that is not chunked
 
     def complete(self, buf: bytearray) -> bool:
         """Return whether the response is complete (or broken): never raises."""
-        try:
-            return self._complete(buf)
-        except ProtocolError as exc:
-            self.error = exc
+        if self.done:
             return True
+        try:
+            head = self.head or self._read_head(buf)
+            if head is None:
+                return False
+            if self._chunked:
+                self.done = _dechunk(buf[head.end :], self.limit) is not None
+            else:
+                self.done = len(buf) - head.end >= self._want
+        except ProtocolError as exc:
+            self.error, self.done = exc, True
+        return self.done
 
-    def _complete(self, buf: bytearray) -> bool:
-        while self.head is None:
+    def _read_head(self, buf: bytearray) -> _Head | None:
+        """Parse the final head once it is whole (skipping 1xx interim ones); None until then."""
+        while True:
             if buf[:5] != b"HTTP/"[: len(buf)]:
                 raise ProtocolError(f"not an HTTP answer: {bytes(buf[:40])!r}")
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD:
                     raise ProtocolError("response head too long")
-                return False
+                return None
             head = _parse_head(buf, end)
             if 100 <= head.status < 200:
                 del buf[: head.end]  # an interim response (100 Continue): the real one follows
                 continue
-            self.head = head
-        body = len(buf) - self.head.end
-        if self.head_only or self.head.status in _NO_BODY:
-            return True
-        if "chunked" in self.head.headers.get("transfer-encoding", "").lower():
-            return _dechunk(buf[self.head.end :], self.limit) is not None
-        length = self._length()
-        return body >= (self.limit if length is None else min(length, self.limit))
-
-    def _length(self) -> int | None:
-        assert self.head is not None
-        text = self.head.headers.get("content-length")
-        if text is None:
-            return None
-        if not text.isdigit():
-            raise ProtocolError(f"malformed Content-Length {text[:20]!r}")
-        return int(text)
+            break
+        if not (self.head_only or head.status in _NO_BODY):
+            if "chunked" in head.headers.get("transfer-encoding", "").lower():
+                self._chunked = True
+            else:
+                text = head.headers.get("content-length")
+                if text is not None:
+                    if not text.isdigit():
+                        raise ProtocolError(f"malformed Content-Length {text[:20]!r}")
+                    self._length = int(text)
+                self._want = self.limit if self._length is None else min(self._length, self.limit)
+        self.head = head
+        return head
 
     def response(self, buf: bytearray, closed: bool) -> Response:
         """Return the response in the buffer; raise if it is broken or was cut short."""
-        if self.error is None and not self.complete(buf) and not closed:
+        if not self.complete(buf) and not closed:
             raise ProtocolError("incomplete response")  # pragma: no cover - defensive
         if self.error is not None:
             raise self.error
-        if self.head is None:
+        head = self.head
+        if head is None:
             if not buf:
                 raise NoAnswerError("server closed the connection without answering")
             raise ProtocolError("connection closed inside the response head")
-        head, data = self.head, buf[self.head.end :]
-        if self.head_only or head.status in _NO_BODY:
-            body = b""
-        elif "chunked" in head.headers.get("transfer-encoding", "").lower():
+        data = buf[head.end :]
+        if self._chunked:
             decoded = _dechunk(data, self.limit)
             if decoded is None:
                 raise ProtocolError("connection closed inside a chunked body")
             body = decoded
         else:
-            length = self._length()
-            want = self.limit if length is None else min(length, self.limit)
-            if length is not None and len(data) < want:
-                raise ProtocolError(f"body ended after {len(data)} of {length} bytes")
-            body = bytes(data[:want])
+            if self._length is not None and len(data) < self._want:
+                raise ProtocolError(f"body ended after {len(data)} of {self._length} bytes")
+            body = bytes(data[: self._want])
         return Response(head.status, head.reason, head.headers, body)
 
 
