@@ -190,7 +190,7 @@ class _Listener:
 
 async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Awaitable[None]]:
     """Load the generated config, start the Engine; return how to stop it."""
-    from healthd import logs
+    from healthd import heap, logs
     from healthd.config import load
     from healthd.engine import Engine
     from healthd.ipvs.fake import FakeDriver
@@ -201,7 +201,8 @@ async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Aw
     logs.configure(False, str(Path(args.workdir) / f"healthd-{args.n}.log"), cache=True)
     config = await asyncio.to_thread(load, str(cf))
     listener = _Listener(tally)
-    engine = Engine(config, FakeDriver(), listeners=[listener])
+    heap.tune()  # the daemon's collector settings (healthd.commands.daemon.serve)
+    engine = Engine(config, FakeDriver(), listeners=[listener, heap.Settle()])
     task = asyncio.create_task(engine.run())
     waiter = asyncio.create_task(listener.running.wait())
     await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
