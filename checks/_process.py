@@ -14,7 +14,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from checks.base import CheckOptionError, Reason, Result, Target, timed
+from checks.base import CheckOptionError, Reason, Result, Target, host_text, timed
 
 STDERR_LIMIT: Final = 4096  # bytes of stderr kept for the detail; the rest is drained
 KILL_GRACE: Final = 0.5  # seconds between SIGTERM and SIGKILL to the process group
@@ -34,13 +34,8 @@ def arguments(target: Target) -> list[str]:
     if target.virtual_address is None:
         vip = str(target.fwmark)
     else:
-        vip = _bracket(str(target.virtual_address), target.virtual_address.version)
-    rip = _bracket(str(target.address), target.address.version)
-    return [vip, str(target.virtual_port), rip, str(target.real_port)]
-
-
-def _bracket(text: str, version: int) -> str:
-    return f"[{text}]" if version == 6 else text
+        vip = host_text(target.virtual_address)
+    return [vip, str(target.virtual_port), target.host, str(target.real_port)]
 
 
 async def run(argv: Sequence[str], seconds: float, name: str) -> Result:

@@ -73,6 +73,16 @@ class Status(enum.StrEnum):
     DOWN = "down"
 
 
+def host_text(address: IPAddress | str) -> str:
+    """Return an address as it goes into `host:port` text: IPv6 in brackets, IPv4 as is.
+
+    Takes an address object or its text (a socket name, say); an IPv4-mapped IPv6 address
+    is IPv6 and gets brackets too.
+    """
+    text = str(address)
+    return f"[{text}]" if ":" in text else text
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """One real server as a check sees it."""
@@ -88,7 +98,7 @@ class Target:
     @property
     def host(self) -> str:
         """Return the address as it goes into a URL or a log: IPv6 in brackets."""
-        return f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return host_text(self.address)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"

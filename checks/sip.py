@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from typing import ClassVar, Self
 
 from checks import _lines
-from checks.base import CheckContext, Result, Target
+from checks.base import CheckContext, Result, Target, host_text
 
 
 def options_request(login: str, transport: str, local: tuple[str, int]) -> bytes:
     """Return the OPTIONS request ldirectord sends, from the local address `local`."""
-    host = f"[{local[0]}]" if ":" in local[0] else local[0]
+    host = host_text(local[0])
     lines = [
         f"OPTIONS sip:{login} SIP/2.0",
         f"Via: SIP/2.0/{transport} {host}:{local[1]};branch=z9hG4bK{secrets.token_hex(8)}",

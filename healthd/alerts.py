@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from typing import Final
 
-from checks.base import Result
+from checks.base import Result, host_text
 from healthd import logs
 from healthd.clock import Clock, SystemClock
 from healthd.model import AlertStatus, Config, Proto, Real, Virtual
@@ -50,16 +50,13 @@ def virtual_str(virtual: Virtual) -> str:
     if virtual.proto is Proto.FWM:
         return str(virtual.fwmark)
     assert virtual.address is not None
-    host = f"[{virtual.address}]" if virtual.address.version == 6 else str(virtual.address)
-    return f"{host}:{virtual.port}"
+    return f"{host_text(virtual.address)}:{virtual.port}"
 
 
 def fallback_str(virtual: Virtual) -> str:
     """Return the fallback server as `ip:port` (IPv6 in brackets)."""
     assert virtual.fallback is not None
-    addr = virtual.fallback.address
-    host = f"[{addr}]" if addr.version == 6 else str(addr)
-    return f"{host}:{virtual.fallback.port}"
+    return f"{host_text(virtual.fallback.address)}:{virtual.fallback.port}"
 
 
 def transition_subject(virtual: Virtual, real: Real, up: bool) -> str:

@@ -29,7 +29,7 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from checks.base import Result
+from checks.base import Result, host_text
 from healthd.model import CheckSpec, CheckType, Config, IPAddress, Proto, Real, Virtual
 
 
@@ -149,8 +149,7 @@ class CheckKey:
         return self._hash
 
     def __str__(self) -> str:
-        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
-        return f"{host}:{self.port}"
+        return f"{host_text(self.address)}:{self.port}"
 
 
 _SEES_VIRTUAL = frozenset({CheckType.EXTERNAL, CheckType.EXTERNAL_PERL})

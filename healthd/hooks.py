@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from checks.base import host_text
 from healthd import logs
 from healthd.model import Proto, Virtual
 
@@ -45,8 +46,7 @@ def fallback_args(virtual: Virtual, active: bool) -> list[str]:
         server = str(virtual.fwmark)
     else:
         assert virtual.address is not None
-        addr = virtual.address
-        server = f"[{addr}]" if addr.version == 6 else str(addr)
+        server = host_text(virtual.address)
     return ["start" if active else "stop", f"{server}:{virtual.port}", str(virtual.proto)]
 
 

@@ -11,6 +11,7 @@ import re
 import socket
 from collections.abc import Iterable, Mapping
 
+from checks.base import host_text
 from healthd.health import CheckKey, check_key, pairs
 from healthd.model import Config, IPAddress, Real
 
@@ -33,7 +34,7 @@ def names_for(real: Real, hostname: str | None = None) -> tuple[str, ...]:
     """
     port = real.port
     v6 = real.address.version == 6
-    host = f"[{real.address}]" if v6 else str(real.address)
+    host = host_text(real.address)
     names = [f"{host}:{port}", host]
     if v6:
         names.append(str(real.address))

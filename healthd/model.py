@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
+from checks.base import host_text
 from healthd.location import Location
 
 IPAddress = IPv4Address | IPv6Address
@@ -123,8 +124,7 @@ class Real:
     @property
     def endpoint(self) -> str:
         """Return `ip:port`, IPv6 in brackets, as logs and ipvsadm show it."""
-        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
-        return f"{host}:{self.port}"
+        return f"{host_text(self.address)}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +182,7 @@ class Virtual:
         if self.proto is Proto.FWM:
             return f"fwm{'6' if self.family == 6 else ''}/{self.fwmark}"
         assert self.address is not None
-        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
-        return f"{self.proto}/{host}:{self.port}"
+        return f"{self.proto}/{host_text(self.address)}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 
-from checks.base import Result
+from checks.base import Result, host_text
 from healthd import logs
 from healthd.model import CheckType, Real, Virtual
 
@@ -24,7 +24,7 @@ _ESCAPE = re.compile(r"[%|\r\n]")
 
 def server_str(real: Real) -> str:
     """Return the real's address as ldirectord stores it (IPv6 in brackets)."""
-    return f"[{real.address}]" if real.address.version == 6 else str(real.address)
+    return host_text(real.address)
 
 
 def check_str(virtual: Virtual) -> str:

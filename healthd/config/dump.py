@@ -10,6 +10,7 @@ import enum
 from dataclasses import fields, is_dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from checks.base import host_text
 from healthd.config.build import PORT_SERVICES
 from healthd.model import (
     AlertStatus,
@@ -65,10 +66,6 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
-def _host(address: IPv4Address | IPv6Address) -> str:
-    return f"[{address}]" if address.version == 6 else str(address)
-
-
 def render_config(config: Config) -> str:
     """Return ldirectord.cf text that parses back to a Config equal to `config`."""
     lines = [
@@ -97,7 +94,7 @@ def _head(v: Virtual) -> str:
     if v.proto is Proto.FWM:
         return f"{key}={v.fwmark}"
     assert v.address is not None
-    return f"{key}={_host(v.address)}:{v.port}"
+    return f"{key}={host_text(v.address)}:{v.port}"
 
 
 def _virtual(v: Virtual) -> list[str]:
@@ -170,14 +167,13 @@ def _alerts(v: Virtual) -> list[str]:
 
 def _fallback(v: Virtual, f: Fallback) -> str:
     key = "fallback6" if v.family == 6 else "fallback"
-    return f"{key}={_host(f.address)}:{f.port} {f.forward}"
+    return f"{key}={host_text(f.address)}:{f.port} {f.forward}"
 
 
 def _real(v: Virtual, r: Real) -> str:
     key = "real6" if v.family == 6 else "real"
-    where = (
-        _host(r.address) if r.port == 0 and v.proto is Proto.FWM else f"{_host(r.address)}:{r.port}"
-    )
+    host = host_text(r.address)
+    where = host if r.port == 0 and v.proto is Proto.FWM else f"{host}:{r.port}"
     text = f"{key}={where} {r.forward} {r.weight}"
     if r.request is not None:
         text += f' "{r.request}", "{r.receive or ""}"'

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final
 
+from checks.base import host_text
+
 IPAddress = IPv4Address | IPv6Address
 
 
@@ -32,10 +34,6 @@ class Method(enum.StrEnum):
     TUNNEL = "tunnel"  # IP-in-IP, ldirectord "ipip"
 
 
-def _host(address: IPAddress) -> str:
-    return f"[{address}]" if address.version == 6 else str(address)
-
-
 @dataclass(frozen=True, slots=True, order=True)
 class ServiceKey:
     """Identity of a virtual service: protocol address:port, or a firewall mark and family."""
@@ -54,7 +52,7 @@ class ServiceKey:
         if self.proto is Protocol.FWM:
             return f"fwm{'6' if self.family == 6 else ''}/{self.fwmark}"
         assert self.address is not None
-        return f"{self.proto}/{_host(self.address)}:{self.port}"
+        return f"{self.proto}/{host_text(self.address)}:{self.port}"
 
 
 # kernel: the three scheduler flag bits carry per-scheduler names (ipvsadm's -b words)
@@ -154,7 +152,7 @@ class DestKey:
     port: int
 
     def __str__(self) -> str:
-        return f"{_host(self.address)}:{self.port}"
+        return f"{host_text(self.address)}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
