@@ -18,24 +18,18 @@ class HealthdError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One error or warning found in a configuration, with where it was found."""
+    """One error or warning found in a configuration, with where it was found.
+
+    A suggestion ("did you mean ...?") is part of the message, so every output shows it.
+    """
 
     loc: Location | None
     message: str
     severity: str = "error"  # "error" or "warning"
-    hint: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.loc}: " if self.loc is not None else ""
         return f"{where}{self.severity}: {self.message}"
-
-
-class ConfigError(HealthdError):
-    """A single configuration error at a location."""
-
-    def __init__(self, loc: Location | None, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.diagnostic = Diagnostic(loc, message, "error", hint)
 
 
 @dataclass
