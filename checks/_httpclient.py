@@ -11,7 +11,6 @@ caller bounds it with asyncio.timeout and turns the failure into a Result.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
 from collections.abc import Callable, Mapping
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from typing import Final, cast
 
 from yarl import URL
+
+from checks._exchange import Exchange
 
 MAX_HEAD: Final = 64 * 1024  # bytes of status line + headers accepted
 _NO_BODY: Final = frozenset({204, 304})
@@ -241,122 +242,6 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class _Exchange:
-    """One request and its response on a bare non-blocking socket, driven by loop callbacks.
-
-    The cheapest way to speak on an event loop: no task, no transport, no stream and no
-    future per step; the loop calls back when the socket is writable (connected, or room to
-    send) and readable. `done` completes when `ready(buf)` holds, the peer closes or the
-    socket fails; cancelling it (the caller's timeout) closes the socket. Used for plain HTTP
-    to an address literal, where no TLS and no name lookup are needed (the common case: a
-    real checked on its address).
-    """
-
-    __slots__ = (
-        "_data",
-        "_fd",
-        "_loop",
-        "_ready",
-        "_sent",
-        "_sock",
-        "buf",
-        "closed",
-        "done",
-        "error",
-    )
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        family: int,
-        data: bytes,
-        ready: Callable[[bytearray], bool],
-    ) -> None:
-        self._loop = loop
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        self._fd = self._sock.fileno()
-        self._data = data
-        self._sent = 0
-        self._ready = ready
-        self.buf = bytearray()
-        self.closed = False
-        self.error: OSError | None = None
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.done.add_done_callback(self._close)  # also on cancel: the socket never leaks
-
-    def start(self, address: tuple[str, int]) -> None:
-        """Begin connecting; a refusal known at once fails `done` before the first await."""
-        sock = self._sock
-        sock.setblocking(False)
-        try:
-            sock.connect(address)
-        except (BlockingIOError, InterruptedError):
-            self._loop.add_writer(self._fd, self._connected)
-        except OSError as exc:
-            self._fail(exc)
-        else:
-            self._send()
-
-    def _connected(self) -> None:
-        self._loop.remove_writer(self._fd)
-        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            self._fail(OSError(err, os.strerror(err)))
-        else:
-            self._send()
-
-    def _send(self) -> None:
-        try:
-            self._sent += self._sock.send(self._data[self._sent :])
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            self._fail(exc)
-            return
-        if self._sent < len(self._data):
-            self._loop.add_writer(self._fd, self._more)
-        else:
-            self._loop.add_reader(self._fd, self._received)
-
-    def _more(self) -> None:
-        self._loop.remove_writer(self._fd)
-        self._send()
-
-    def _received(self) -> None:
-        try:
-            data = self._sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # e.g. a reset: judged like connection_lost(exc)
-            self.error, self.closed = exc, True
-            self._finish()
-            return
-        if not data:
-            self.closed = True
-            self._finish()
-            return
-        self.buf += data
-        if self._ready(self.buf):
-            self._finish()
-
-    def _fail(self, exc: OSError) -> None:
-        if not self.done.done():
-            self.done.set_exception(exc)
-        self._close()
-
-    def _finish(self) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
-        self._close()
-
-    def _close(self, _: object = None) -> None:
-        if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            self._loop.remove_writer(self._fd)
-            self._fd = -1
-            self._sock.close()
-
-
 def _literal_family(host: str) -> int | None:
     """Return AF_INET or AF_INET6 for an address literal, None for a name."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -412,7 +297,7 @@ def direct(method: str, url: URL, headers: Mapping[str, str]) -> Direct | None:
 async def fetch_direct(request: Direct, *, limit: int) -> Response:
     """Send a prepared request on a new connection and return the response."""
     framer = _Framer(request.head_only, limit)
-    exchange = _Exchange(asyncio.get_running_loop(), request.family, request.data, framer.complete)
+    exchange = Exchange(asyncio.get_running_loop(), request.family, request.data, framer.complete)
     exchange.start(request.address)
     await exchange.done
     if exchange.error is not None and framer.head is None:

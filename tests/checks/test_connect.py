@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -55,3 +56,22 @@ async def test_accepting_server_that_never_answers_is_up(host: str, silent_port:
 
 def test_from_options_takes_the_context_timeout() -> None:
     assert ConnectCheck.from_options({"request": "ignored"}, ctx(0.7)).timeout == 0.7
+
+
+async def test_repeated_checks_leave_no_socket_open(
+    host: str, listening_port: int, closed_port: int, unanswered_port: int
+) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    check = ConnectCheck.from_options({}, ctx(0.05))
+    seen = set()
+    for port in (listening_port, closed_port, unanswered_port) * 3:
+        seen.add((await check.check(make_target(host, port))).reason)
+    assert seen == {"ok", "refused", "timeout"}
+    await asyncio.sleep(0.05)  # the listener's side of each accepted connection closes
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
+async def test_the_up_detail_names_the_target(host: str, listening_port: int) -> None:
+    target = make_target(host, listening_port)
+    result = await ConnectCheck.from_options({}, ctx(1.0)).check(target)
+    assert result.detail == f"connected to {target}"

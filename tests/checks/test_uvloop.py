@@ -15,6 +15,7 @@ import pytest
 import trustme
 
 from checks.base import Result, Status
+from checks.connect import ConnectCheck
 from checks.deadline import TICK, within
 from checks.http import HTTPCheck, HTTPSCheck, aclose
 from tests.checks._support import ctx, make_target
@@ -122,3 +123,19 @@ def test_within_on_uvloop() -> None:
     result = on_uvloop(main)
     assert result.reason == "timeout"
     assert 0.1 <= result.elapsed < 0.1 + TICK + 0.1
+
+
+def test_connect_on_uvloop(host: str, closed_port: int) -> None:
+    async def main() -> list[Result]:
+        server = await asyncio.start_server(lambda r, w: w.close(), host, 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            check = ConnectCheck.from_options({}, ctx(1.0))
+            return [
+                await check.check(make_target(host, port)),
+                await check.check(make_target(host, closed_port)),
+            ]
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        up, refused = runner.run(main())
+    assert (up.status, refused.reason) == (Status.UP, "refused"), (up, refused)
