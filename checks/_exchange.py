@@ -49,7 +49,8 @@ class Exchange:
         ready: Callable[[bytearray], bool] = _never,
     ) -> None:
         self._loop = loop
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        # non-blocking from birth: one system call fewer than setblocking(False) after
+        self._sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         self._fd = self._sock.fileno()
         self._data = data
         self._sent = 0
@@ -63,7 +64,6 @@ class Exchange:
     def start(self, address: tuple[str, int]) -> None:
         """Begin connecting; a refusal known at once fails `done` before the first await."""
         sock = self._sock
-        sock.setblocking(False)
         try:
             sock.connect(address)
         except (BlockingIOError, InterruptedError):
