@@ -7,6 +7,7 @@ Every event name healthd logs is a constant here; nothing else decides where log
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -88,6 +89,102 @@ def _renderers(console: bool) -> list[Processor]:
 SYSLOG_SOCKET: Final = "/dev/log"
 
 
+class _SyslogHandler(logging.handlers.SysLogHandler):
+    """SysLogHandler that survives the syslog daemon going away and coming back.
+
+    When the socket fails (syslog restarted, /dev/log gone), the stdlib handler prints a
+    traceback on stderr for every record it cannot deliver. This one reconnects on each
+    record, says once on stderr that syslog is unavailable (one line), drops the lines
+    meanwhile, and says how many it dropped when a line gets through again.
+    """
+
+    def __init__(self, address: str, facility: int) -> None:
+        self._sock: socket.socket | None = None
+        self._kinds = [socket.SOCK_DGRAM, socket.SOCK_STREAM]  # the one that worked goes first
+        self.lost = 0  # records dropped in the current outage
+        self.down = False
+        super().__init__(address=address, facility=facility)
+
+    def createSocket(self) -> None:
+        """Connect lazily, on the first record (the stdlib connects in __init__)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self._encode(record)
+        except Exception:  # noqa: BLE001  (a handler never raises; stdlib reports it)
+            self.handleError(record)
+            return
+        try:
+            self._send(msg)
+        except OSError as exc:
+            self.lost += 1
+            if not self.down:
+                self.down = True
+                detail = exc.strerror or str(exc)
+                _say(f"syslog at {self.address} is unavailable ({detail}); dropping log lines")
+            return
+        if self.down:
+            self.down = False
+            lost, self.lost = self.lost, 0
+            were = "line was" if lost == 1 else "lines were"
+            _say(f"syslog at {self.address} is back; {lost} log {were} lost")
+
+    def _encode(self, record: logging.LogRecord) -> bytes:
+        text = self.ident + self.format(record) + ("\0" if self.append_nul else "")
+        prio = self.encodePriority(self.facility, self.mapPriority(record.levelname))
+        return f"<{prio}>{text}".encode()
+
+    def _send(self, msg: bytes) -> None:
+        """Send on the open socket; if that fails (or there is none), reconnect and resend."""
+        if self._sock is not None:
+            try:
+                self._sock.send(msg)
+            except OSError:
+                self._drop_socket()
+            else:
+                return
+        self._sock = self._connect()
+        try:
+            self._sock.send(msg)
+        except OSError:
+            self._drop_socket()
+            raise
+
+    def _connect(self) -> socket.socket:
+        error: OSError | None = None
+        for kind in self._kinds:
+            sock = socket.socket(socket.AF_UNIX, kind)
+            try:
+                sock.connect(str(self.address))
+            except OSError as exc:
+                sock.close()
+                error = error or exc
+            else:
+                self._kinds.sort(key=lambda k: k != kind)
+                return sock
+        assert error is not None
+        raise error
+
+    def _drop_socket(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def close(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            self._drop_socket()
+        super().close()
+
+
+def _say(line: str) -> None:
+    """Write one line about the logging itself to stderr; never raise."""
+    try:
+        sys.stderr.write(f"healthd: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed or gone
+        pass
+
+
 def _handler(
     debug: bool, logfile: str | None, console: bool, syslog_socket: str = SYSLOG_SOCKET
 ) -> tuple[logging.Handler, str | None]:
@@ -108,11 +205,11 @@ def _handler(
     facility = logging.handlers.SysLogHandler.facility_names.get(logfile)
     if facility is None:
         return logging.StreamHandler(sys.stderr), "unknown syslog facility"
-    # SysLogHandler swallows a failed connect and then prints a traceback for every record
+    # no syslog at startup: stderr, with a warning; an outage later is _SyslogHandler's
     unreachable = _unreachable(syslog_socket)
     if unreachable is not None:
         return logging.StreamHandler(sys.stderr), unreachable
-    return logging.handlers.SysLogHandler(address=syslog_socket, facility=facility), None
+    return _SyslogHandler(syslog_socket, facility), None
 
 
 def _unreachable(path: str) -> str | None:

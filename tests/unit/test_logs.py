@@ -164,6 +164,55 @@ def test_facility_lines_reach_the_syslog_socket(tmp_path):
     assert second.startswith(f"<131>healthd[{os.getpid()}]: event=ipvs.apply_failed ")
 
 
+def _syslog_daemon(path: str) -> socket.socket:
+    """Bind a datagram socket at path, standing in for the syslog daemon's /dev/log."""
+    daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    daemon.bind(path)
+    daemon.settimeout(1)
+    return daemon
+
+
+def test_a_restarted_syslog_gets_the_next_line(tmp_path, capsys):
+    path = str(tmp_path / "log")
+    with _syslog_daemon(path) as first:
+        logs.configure(False, "local0", syslog_socket=path)
+        log = logs.get_logger("healthd.test")
+        log.info(logs.REAL_UP, real="198.51.100.1:80")
+        assert "event=real.up " in first.recv(4096).decode()
+    os.unlink(path)
+    with _syslog_daemon(path) as second:  # syslog restarted: a new socket at the same path
+        log.info(logs.REAL_DOWN, real="198.51.100.1:80")
+        assert "event=real.down " in second.recv(4096).decode()
+    assert capsys.readouterr().err == ""
+
+
+def test_syslog_going_away_is_reported_once_and_lines_flow_when_it_is_back(tmp_path, capsys):
+    path = str(tmp_path / "log")
+    with _syslog_daemon(path) as first:
+        logs.configure(False, "local0", syslog_socket=path)
+        log = logs.get_logger("healthd.test")
+        log.info(logs.REAL_UP, real="198.51.100.1:80")
+        assert "event=real.up " in first.recv(4096).decode()
+    os.unlink(path)
+    for n in range(3):
+        log.info(logs.REAL_DOWN, real=f"198.51.100.{n}:80")  # never raises
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"healthd: syslog at {path} is unavailable")
+    assert "No such file or directory" in err
+    with _syslog_daemon(path) as second:
+        log.warning(logs.IPVS_APPLY_FAILED, op="add-dest")
+        line = second.recv(4096).decode()
+        assert line.startswith(f"<132>healthd[{os.getpid()}]: event=ipvs.apply_failed ")
+    err = capsys.readouterr().err
+    assert err == f"healthd: syslog at {path} is back; 3 log lines were lost\n"
+    # a second outage is reported again
+    os.unlink(path)
+    log.info(logs.REAL_UP, real="198.51.100.1:80")
+    assert capsys.readouterr().err.startswith(f"healthd: syslog at {path} is unavailable")
+
+
 def test_an_unwritable_logfile_falls_back_to_stderr(tmp_path, capsys):
     logs.configure(False, str(tmp_path / "missing-dir" / "healthd.log"))
     logs.get_logger().info(logs.REAL_UP, real="198.51.100.1:80")
