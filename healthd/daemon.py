@@ -196,6 +196,7 @@ class Daemon:
             "config": self.config.path,
             "reloads": self.reloads,
             "ready": self._ready.is_set(),
+            "execute": list(self.config.execute),  # for `status` to ask each instance
         }
         return view
 

@@ -1,8 +1,9 @@
 """ldirectord's verbs (start, stop, restart, try-restart, reload, status) and the foreground run.
 
 Messages and exit codes are ldirectord's (ldirectord.md §1.3-§1.4): 0 running/success, 1 not
-found or stale, 2 configuration error, 3 stopped. Unlike ldirectord, stop and status do not
-read the configuration at all, so a broken file never hides or detaches a running daemon.
+found or stale, 2 configuration error, 3 stopped. Unlike ldirectord, stop and status never
+load the configuration (status reads only its execute= lines, and only when the daemon does not
+answer), so a broken file never hides or detaches a running daemon.
 """
 
 from __future__ import annotations
@@ -256,6 +257,10 @@ def _grandchild(inst: Instance, config: Config, ready_fd: int) -> int:  # pragma
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+    # keep none of the launcher's descriptors: a process started on uvloop inherits more
+    # than its stdio, and an execute= hook running `start` waits for its pipe to close
+    os.closerange(3, ready_fd)
+    os.closerange(ready_fd + 1, os.sysconf("SC_OPEN_MAX"))
     try:
         pidfile.write(inst.pid_path)
     except OSError as exc:
@@ -375,34 +380,7 @@ def reload(ns: argparse.Namespace) -> int:
 
 
 def status(ns: argparse.Namespace) -> int:
-    """`status`: ldirectord's lines and exit codes, plus the daemon's view with --format."""
-    inst = locate(ns)
-    if inst is None:
-        return EXIT_FAIL
-    st = find(inst)
-    fmt = getattr(ns, "format", "text")
-    stopped = f"ldirectord is stopped for {inst.path}"
-    say_stopped = _err if fmt != "text" else _out  # keep stdout machine-readable
-    if st.state is pidfile.State.RUNNING:
-        _err(f"ldirectord for {inst.path} is running with pid: {st.pid}")
-        code = EXIT_OK
-    elif st.state is pidfile.State.STALE:
-        _err(f"ldirectord stale pid file {st.path} for {inst.path}")
-        say_stopped(stopped)
-        code = EXIT_FAIL
-    else:
-        say_stopped(stopped)
-        code = EXIT_STOPPED
-    if fmt != "text":
-        _out(control.render(_view(inst, st), fmt))
-    return code
+    """`status`: ldirectord's lines and exit codes, for the daemon and its execute= instances."""
+    from healthd.commands.status import status as report
 
-
-def _view(inst: Instance, st: pidfile.PidStatus) -> dict[str, object]:
-    view: dict[str, object] = {"config": inst.path, "status": st.state.value, "pid": st.pid}
-    if st.state is pidfile.State.RUNNING:
-        try:
-            view.update(control.query(inst.control_path))
-        except control.ControlError as exc:
-            view["error"] = str(exc)
-    return view
+    return report(ns)

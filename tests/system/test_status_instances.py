@@ -1,0 +1,111 @@
+"""`status` of a daemon with execute= instances: real daemons on the in-memory table.
+
+The parent starts its instances itself once it is up; status asks the parent's control
+socket for the names and then each instance, and exits 0 only while every one runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from healthd import pidfile
+
+pytestmark = pytest.mark.slow
+
+DEADLINE = 15.0  # seconds a daemon may take to come up or go
+
+
+@pytest.fixture
+def env(tmp_path) -> Iterator[dict[str, str]]:
+    with tempfile.TemporaryDirectory(prefix="hd") as rundir:  # short: socket paths are limited
+        e = dict(os.environ)
+        e.pop("NOTIFY_SOCKET", None)
+        e.update(HEALTHD_DRIVER="fake", HEALTHD_PIDDIR=str(tmp_path), HEALTHD_RUNDIR=rundir)
+        yield e
+        for path in tmp_path.glob("ldirectord.*.pid"):  # a failed test leaves no daemon
+            pid = pidfile.read_pid(str(path))
+            if pid is not None and pidfile.is_instance(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def healthd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "healthd", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def wait_for(what: Callable[[], object]) -> None:
+    end = time.monotonic() + DEADLINE
+    while not what():
+        if time.monotonic() > end:
+            raise AssertionError("state not reached before the deadline")
+        time.sleep(0.1)
+
+
+def write(tmp_path: Path, name: str, *execute: Path) -> Path:
+    path = tmp_path / name
+    lines = [f"execute={e}\n" for e in execute]
+    # checktype=on: no probe traffic at all; status is what is under test
+    lines += [f'logfile="{tmp_path}/{name}.log"\n', "virtual=192.0.2.10:80\n"]
+    lines += ["\treal=192.0.2.11:80 gate\n", "\tchecktype=on\n"]
+    path.write_text("".join(lines))
+    return path
+
+
+def pid_of(tmp_path: Path, name: str) -> int | None:
+    path = tmp_path / f"ldirectord.{name}.pid"
+    pid = pidfile.read_pid(str(path)) if path.exists() else None
+    return pid if pid is not None and pidfile.is_instance(pid) else None
+
+
+def test_status_follows_every_execute_instance(tmp_path, env):
+    a, b = write(tmp_path, "a.cf"), write(tmp_path, "b.cf")
+    parent = write(tmp_path, "web.cf", a, b)
+    started = healthd(env, str(parent), "start")
+    assert started.returncode == 0, started.stderr
+    try:
+        wait_for(lambda: pid_of(tmp_path, "a.cf") and pid_of(tmp_path, "b.cf"))
+        pids = [pid_of(tmp_path, n) for n in ("web.cf", "a.cf", "b.cf")]
+
+        st = healthd(env, str(parent), "status")
+        assert (st.returncode, st.stdout) == (0, "")
+        assert st.stderr.splitlines() == [
+            f"ldirectord for {cfg} is running with pid: {pid}"
+            for cfg, pid in zip((parent, a, b), pids, strict=True)
+        ]
+
+        view = json.loads(healthd(env, str(parent), "status", "--format", "json").stdout)
+        assert view["daemon"]["execute"] == [str(a), str(b)]
+        children = view["instances"]
+        assert [(c["config"], c["status"], c["pid"]) for c in children] == [
+            (str(a), "running", pids[1]),
+            (str(b), "running", pids[2]),
+        ]
+        assert children[0]["daemon"]["pid"] == pids[1]  # each instance's own view, nested
+
+        assert healthd(env, str(b), "stop").returncode == 0
+        st = healthd(env, str(parent), "status")
+        assert st.returncode == 3
+        assert st.stdout == f"ldirectord is stopped for {b}\n"
+        assert f"ldirectord for {a} is running with pid: {pids[1]}" in st.stderr
+    finally:
+        stopped = healthd(env, str(parent), "stop")
+    assert stopped.returncode == 0
+    wait_for(lambda: pid_of(tmp_path, "a.cf") is None)  # the parent stops its instances
+    st = healthd(env, str(parent), "status")
+    assert (st.returncode, st.stdout) == (3, f"ldirectord is stopped for {parent}\n")
