@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from healthd import logs, pidfile
+from healthd import logs, pidfile, watchdog
 from healthd.control import ControlServer
 from healthd.errors import ConfigErrors, HealthdError
 from healthd.model import Config
@@ -159,6 +159,7 @@ class Daemon:
         self._ready = asyncio.Event()
         self._fingerprint = fingerprint(config.path)
         self.reloads = 0  # successful reloads, for status and tests
+        self.watch: watchdog.Watch | None = None  # set when systemd wants watchdog pings
         self._plugins = list(listeners)  # alerts, monitorfile: reconfigured and closed here
         self.engine = engine_factory(config, driver, [_Listener(self), *listeners])
         self._control = (
@@ -197,6 +198,7 @@ class Daemon:
             "reloads": self.reloads,
             "ready": self._ready.is_set(),
             "execute": list(self.config.execute),  # for `status` to ask each instance
+            "watchdog": None if self.watch is None else (self.watch.reason or "ok"),
         }
         return view
 
@@ -353,12 +355,15 @@ class Daemon:
     # --- background tasks -------------------------------------------------------------
 
     async def _watchdog(self) -> None:
+        """Ping systemd's watchdog every WatchdogSec/2 while the engine makes progress."""
         interval = self.notifier.watchdog_interval
         if interval is None:
             return
-        while True:
-            self.notifier.watchdog()
-            await asyncio.sleep(interval)
+        # an engine without progress counters (a test stand-in) is judged by its loop alone
+        progress = getattr(self.engine, "progress", None)
+        if isinstance(progress, watchdog.Progress):
+            self.watch = watchdog.Watch(progress, interval, asyncio.get_running_loop().time())
+        await watchdog.run(self.notifier, self.watch, interval)
 
     async def _watch_config(self) -> None:
         """Poll the file every checkinterval; reload on change (autoreload) or run callback."""

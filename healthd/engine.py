@@ -38,6 +38,7 @@ from healthd.reconcile import (
 )
 from healthd.scheduler import Job, Scheduler, raise_nofile
 from healthd.state import KernelView, Slot, Slots, virtual_view
+from healthd.watchdog import Progress
 
 log = logs.get_logger("healthd.engine")
 
@@ -103,6 +104,7 @@ class Engine(KernelSync):
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._changed_since_resync = False
+        self.progress = Progress()  # counters for the daemon's watchdog
         self.scheduler = Scheduler(
             sink,
             clock=self.clock,
@@ -124,7 +126,7 @@ class Engine(KernelSync):
         self._kernel.index(self.config, self._slots)
         await self._scan_maintenance(reconcile=False)
         await self._reconcile(starting=True)
-        self.scheduler.sync(self._jobs())
+        self._schedule()
         await self._set_state("running")
         try:
             async with asyncio.TaskGroup() as tg:
@@ -155,7 +157,7 @@ class Engine(KernelSync):
                 self._fallback.pop(virtual.name, None)  # new or changed: run it once again
         await self._scan_maintenance(reconcile=False)
         await self._reconcile(starting=True)
-        self.scheduler.sync(self._jobs())
+        self._schedule()
         log.info(
             logs.ENGINE_RELOADED,
             path=config.path,
@@ -214,6 +216,7 @@ class Engine(KernelSync):
                 batch.append(self._queue.get_nowait())
             for key, result in batch:
                 await self._observe(key, result)
+            self.progress.results += len(batch)
 
     def _mark(self, slot: Slot) -> None:
         """Mark the services of a slot's virtuals for the next reconcile tick."""
@@ -315,6 +318,22 @@ class Engine(KernelSync):
         return {a: n for a, n in self._hostnames.items() if n}
 
     # --- plumbing ---------------------------------------------------------------------
+
+    async def _reconcile(
+        self, *, full: bool = False, starting: bool = False, periodic: bool = False
+    ) -> None:
+        # counted for the watchdog: a reconcile that never ends (a hung driver) stops the pings
+        self.progress.reconciling += 1
+        try:
+            await super()._reconcile(full=full, starting=starting, periodic=periodic)
+        finally:
+            self.progress.reconciling -= 1
+            self.progress.reconciles += 1
+
+    def _schedule(self) -> None:
+        jobs = self._jobs()
+        self.scheduler.sync(jobs)
+        self.progress.schedule(jobs.values())
 
     def _jobs(self) -> dict[Hashable, Job]:
         jobs: dict[Hashable, Job] = {}

@@ -58,6 +58,8 @@ DAEMON_RELOADING: Final = "daemon.reloading"
 DAEMON_CRASHED: Final = "daemon.crashed"
 DAEMON_START_FAILED: Final = "daemon.start_failed"
 SDNOTIFY_FAILED: Final = "sdnotify.send_failed"
+WATCHDOG_STALLED: Final = "watchdog.stalled"
+WATCHDOG_RESUMED: Final = "watchdog.resumed"
 CONTROL_FAILED: Final = "control.request_failed"
 
 EVENTS: Final[frozenset[str]] = frozenset(
