@@ -6,6 +6,9 @@ plus a fallback server on a bridge behind the director, which is their default g
 Each server is a small HTTP process: /ok.html answers "ok" (500 while NAME.fail exists in the
 state directory, or the text of NAME.body when that file exists) and / answers its name.
 Healthd runs in the director from a config file, as a user runs it (`healthd -c FILE`).
+build(state, IPV6) makes the same world in 2001:db8::/32 (VIP 2001:db8::10, reals
+2001:db8:1::11...), and mark_vip() marks the VIP's packets in the director with nftables, for
+firewall-mark virtual services.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,10 +37,50 @@ REAL_ADDRESSES = ("198.51.100.11", "198.51.100.12", "198.51.100.13")
 FALLBACK_ADDRESS = "198.51.100.99"
 WAIT = 60.0  # seconds any awaited state may take in the emulated VM before a test fails
 
+
+@dataclass(frozen=True)
+class Addressing:
+    """The addresses of one topology: the VIP, the client's link and the reals' bridge."""
+
+    vip: str
+    client: str
+    director_client_side: str
+    gateway: str  # the director on the reals' bridge
+    reals: tuple[str, ...]
+    fallback: str
+    prefix: int  # of the client's link and of the bridge
+
+    @property
+    def version(self) -> int:
+        return ip_address(self.vip).version
+
+
+IPV4 = Addressing(
+    VIP, CLIENT_ADDRESS, DIRECTOR_CLIENT_SIDE, GATEWAY, REAL_ADDRESSES, FALLBACK_ADDRESS, 24
+)
+IPV6 = Addressing(
+    vip="2001:db8::10",
+    client="2001:db8:c::2",
+    director_client_side="2001:db8:c::1",
+    gateway="2001:db8:1::1",
+    reals=("2001:db8:1::11", "2001:db8:1::12", "2001:db8:1::13"),
+    fallback="2001:db8:1::99",
+    prefix=64,
+)
+
+
+def host_text(address: str) -> str:
+    """Return ADDRESS as written before `:port`: IPv6 in brackets (healthd's and ipvsadm's form)."""
+    return f"[{address}]" if ip_address(address).version == 6 else address
+
+
 SERVER = r"""
-import os, sys
+import os, socket, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 name, state = sys.argv[1], sys.argv[2]
+host = sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"
+if ":" in host:
+    ThreadingHTTPServer.address_family = socket.AF_INET6
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -56,7 +100,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-srv = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+srv = ThreadingHTTPServer((host, 0), Handler)
 print(srv.server_address[1], flush=True)
 srv.serve_forever()
 """
@@ -115,7 +159,7 @@ class Server:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.address}:{self.port}"
+        return f"{host_text(self.address)}:{self.port}"
 
 
 @dataclass
@@ -128,6 +172,11 @@ class Topology:
     client: Netns
     reals: list[Server] = field(default_factory=list)
     fallback: Server | None = None
+    addressing: Addressing = IPV4
+
+    @property
+    def vip(self) -> str:
+        return self.addressing.vip
 
     def fail(self, server: Server, failing: bool = True) -> None:
         """Make SERVER's /ok.html answer 500 (or answer "ok" again)."""
@@ -162,9 +211,9 @@ class Topology:
         """Return the director's IPVS table as `ipvsadm -Sn` lines."""
         return self.ipvsadm("-Sn").splitlines()
 
-    def requests(self, count: int, *, timeout: float = 3.0) -> list[str]:
-        """Send COUNT requests to the VIP from the client; return who answered each."""
-        out = self.client.run(self._client_argv(count, timeout, "")).stdout
+    def requests(self, count: int, *, timeout: float = 3.0, port: int = VPORT) -> list[str]:
+        """Send COUNT requests to the VIP (at PORT) from the client; return who answered each."""
+        out = self.client.run(self._client_argv(count, timeout, "", port)).stdout
         return [answer for _, answer in json.loads(out)]
 
     def start_requests(self, until: Path, *, timeout: float = 3.0) -> subprocess.Popen[str]:
@@ -179,8 +228,8 @@ class Topology:
         assert proc.returncode == 0, err
         return [(t, answer) for t, answer in json.loads(out)]
 
-    def _client_argv(self, count: int, timeout: float, until: str) -> list[str]:
-        return [sys.executable, "-c", CLIENT, VIP, str(VPORT), str(count), str(timeout), until]
+    def _client_argv(self, count: int, timeout: float, until: str, port: int = VPORT) -> list[str]:
+        return [sys.executable, "-c", CLIENT, self.vip, str(port), str(count), str(timeout), until]
 
     def close(self) -> None:
         """Stop the servers and delete the namespaces."""
@@ -192,11 +241,13 @@ def count(answers: list[str]) -> Counter[str]:
     return Counter(answers)
 
 
-def _spawn_server(ns: Netns, name: str, state: Path) -> subprocess.Popen[str]:
+def _spawn_server(
+    ns: Netns, name: str, state: Path, host: str = "0.0.0.0"
+) -> subprocess.Popen[str]:
     # stderr to a file: a pipe nobody reads would fill up and block the server
     with (state / f"{name}.stderr").open("w") as err:
         proc = subprocess.Popen(
-            ns.argv([sys.executable, "-c", SERVER, name, str(state)]),
+            ns.argv([sys.executable, "-c", SERVER, name, str(state), host]),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=err,
@@ -216,36 +267,53 @@ def _await_server(ns: Netns, name: str, address: str, proc: subprocess.Popen[str
     return Server(name, address, int(line), ns)
 
 
-def _attach(director: Netns, ns: Netns, address: str, index: int) -> None:
-    """Link NS to the director's bridge with ADDRESS/24 and the director as its gateway."""
+def _attach(
+    director: Netns, ns: Netns, address: str, index: int, addressing: Addressing = IPV4
+) -> None:
+    """Link NS to the director's bridge with ADDRESS/prefix and the director as its gateway."""
     here, there = f"e2e{index}d", f"e2e{index}s"
     director.ip("link", "add", here, "type", "veth", "peer", there, "netns", ns.name)
     director.ip("link", "set", here, "master", "br0", "up")
-    ns.ip("addr", "add", f"{address}/24", "dev", there)
+    ns.ip("addr", "add", f"{address}/{addressing.prefix}", "dev", there, *_nodad(addressing))
     ns.ip("link", "set", there, "up")
-    ns.ip("route", "add", "default", "via", GATEWAY)
+    ns.ip(f"-{addressing.version}", "route", "add", "default", "via", addressing.gateway)
 
 
-def build(state: Path) -> Topology:
-    """Create the namespaces, links, addresses and servers (see the module docstring)."""
-    lab = Lab(prefix="e2e")
+def _nodad(addressing: Addressing) -> list[str]:
+    # an IPv6 address is usable at once instead of after duplicate address detection
+    return ["nodad"] if addressing.version == 6 else []
+
+
+def build(state: Path, addressing: Addressing = IPV4, *, prefix: str = "e2e") -> Topology:
+    """Create the namespaces, links, addresses and servers (see the module docstring).
+
+    PREFIX starts the namespaces' names: topologies that live at the same time need their own.
+    """
+    lab = Lab(prefix=prefix)
+    a = addressing
     try:
         director, client = lab.netns("lb"), lab.netns("cl")
-        lab.veth(client, f"{CLIENT_ADDRESS}/24", director, f"{DIRECTOR_CLIENT_SIDE}/24")
-        lab.dummy(director, f"{VIP}/32")
+        lab.veth(client, f"{a.client}/{a.prefix}", director, f"{a.director_client_side}/{a.prefix}")
+        lab.dummy(director, f"{a.vip}/{32 if a.version == 4 else 128}")
+        if a.version == 6:
+            # kernel: neighbour discovery answers only for the link's own addresses (ARP answers
+            # for any of the host's): the client routes the VIP through the director
+            client.ip("-6", "route", "add", a.vip, "via", a.director_client_side)
         # kernel: masq needs the director to forward the reals' replies back to the client
-        director.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        forwarding = "net.ipv4.ip_forward" if a.version == 4 else "net.ipv6.conf.all.forwarding"
+        director.run(["sysctl", "-qw", f"{forwarding}=1"])
         director.ip("link", "add", "br0", "type", "bridge")
-        director.ip("addr", "add", f"{GATEWAY}/24", "dev", "br0")
+        director.ip("addr", "add", f"{a.gateway}/{a.prefix}", "dev", "br0", *_nodad(a))
         director.ip("link", "set", "br0", "up")
-        topo = Topology(lab, state, director, client)
-        names = [(f"r{i}", address) for i, address in enumerate(REAL_ADDRESSES, start=1)]
-        names.append(("fallback", FALLBACK_ADDRESS))
+        topo = Topology(lab, state, director, client, addressing=a)
+        names = [(f"r{i}", address) for i, address in enumerate(a.reals, start=1)]
+        names.append(("fallback", a.fallback))
+        host = "0.0.0.0" if a.version == 4 else "::"
         started = []
         for i, (name, address) in enumerate(names, start=1):
             ns = lab.netns(name)
-            _attach(director, ns, address, i)
-            started.append((ns, name, address, _spawn_server(ns, name, state)))
+            _attach(director, ns, address, i, a)
+            started.append((ns, name, address, _spawn_server(ns, name, state, host)))
         # the servers start in parallel: python is slow to start in the emulated VM
         servers = [_await_server(*args) for args in started]
         topo.reals, topo.fallback = servers[:-1], servers[-1]
@@ -258,11 +326,13 @@ def build(state: Path) -> Topology:
 class Healthd:
     """`healthd -c FILE` in the foreground in the director, logging JSON lines to a file."""
 
-    def __init__(self, topo: Topology, config: Path, workdir: Path) -> None:
+    def __init__(
+        self, topo: Topology, config: Path, workdir: Path, *, log_name: str = "healthd.log"
+    ) -> None:
         self.topo = topo
         self.config = config
         self.workdir = workdir
-        self.log_path = workdir / "healthd.log"  # logfile= in every e2e config
+        self.log_path = workdir / log_name  # logfile= in every e2e config
         self.out_path = workdir / "healthd.out"  # the standard streams
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -357,12 +427,7 @@ def config_text(
     )
     fb = f"\tfallback={topo.fallback.endpoint} masq\n" if fallback and topo.fallback else ""
     return (
-        f"checkinterval={CHECKINTERVAL}\n"
-        f"checktimeout={CHECKTIMEOUT}\n"
-        f"failurecount={FAILURECOUNT}\n"
-        f"resync_interval={RESYNC_INTERVAL}\n"
-        f'logfile="{workdir}/healthd.log"\n'
-        f"\nvirtual={VIP}:{VPORT}\n"
+        global_text(workdir) + f"\nvirtual={VIP}:{VPORT}\n"
         f"{reals}{fb}"
         "\tservice=http\n"
         '\trequest="ok.html"\n'
@@ -374,11 +439,82 @@ def config_text(
     )
 
 
-def dest_line(server: Server, weight: int, vport: int = VPORT) -> str:
-    """Return the `ipvsadm -Sn` line of SERVER as a masq destination of the VIP."""
-    return f"-a -t {VIP}:{vport} -r {server.endpoint} -m -w {weight}"
+def global_text(workdir: Path, *, logfile: str = "healthd.log") -> str:
+    """Return the global section of every e2e config: check timing and a JSON log in WORKDIR."""
+    return (
+        f"checkinterval={CHECKINTERVAL}\n"
+        f"checktimeout={CHECKTIMEOUT}\n"
+        f"failurecount={FAILURECOUNT}\n"
+        f"resync_interval={RESYNC_INTERVAL}\n"
+        f'logfile="{workdir}/{logfile}"\n'
+    )
 
 
-def service_line(scheduler: str = "rr", vport: int = VPORT) -> str:
-    """Return the `ipvsadm -Sn` line of the VIP's service."""
-    return f"-A -t {VIP}:{vport} -s {scheduler}"
+def block_text(
+    virtual: str,
+    reals: Sequence[Server],
+    *,
+    protocol: str = "tcp",
+    quiescent: bool = True,
+    real: str = "real",
+) -> str:
+    """Return a virtual block: VIRTUAL (`virtual6=[V6]:80`, `virtual=5`) over REALS, masq, rr.
+
+    Each real is checked with http on its own port (request ok.html, receive "ok"); REAL is
+    the reals' directive (`real6` in a `virtual6` block).
+    """
+    lines = "".join(f"\t{real}={server.endpoint} masq 1\n" for server in reals)
+    return (
+        f"\n{virtual}\n{lines}"
+        "\tservice=http\n"
+        '\trequest="ok.html"\n'
+        '\treceive="ok"\n'
+        "\tscheduler=rr\n"
+        f"\tprotocol={protocol}\n"
+        f"\tquiescent={'yes' if quiescent else 'no'}\n"
+    )
+
+
+def dest_line(
+    server: Server, weight: int, vport: int = VPORT, *, service: str | None = None
+) -> str:
+    """Return the `ipvsadm -Sn` line of SERVER as a masq destination of the VIP.
+
+    SERVICE names another service as ipvsadm does (`-t [2001:db8::10]:80`, `-f 5`).
+    """
+    service = service or f"-t {VIP}:{vport}"
+    return f"-a {service} -r {server.endpoint} -m -w {weight}"
+
+
+def service_line(scheduler: str = "rr", vport: int = VPORT, *, service: str | None = None) -> str:
+    """Return the `ipvsadm -Sn` line of the VIP's service (or of SERVICE, as in dest_line)."""
+    service = service or f"-t {VIP}:{vport}"
+    return f"-A {service} -s {scheduler}"
+
+
+MARK_TABLE = "healthd_e2e"  # the director's nftables table that mark_vip() fills
+
+
+def mark_vip(topo: Topology, mark: int, port: int = VPORT) -> None:
+    """Mark TCP packets to the VIP's PORT with MARK as they enter the director (nftables).
+
+    The mark is set in prerouting, before IPVS looks for a service in local-in, as an
+    administrator sets it for a firewall-mark virtual service (ldirectord's `virtual=MARK`).
+    """
+    family = "ip" if topo.addressing.version == 4 else "ip6"
+    chain = f"{family} {MARK_TABLE} pre"
+    ruleset = (
+        f"add table {family} {MARK_TABLE}\n"
+        f"add chain {chain} {{ type filter hook prerouting priority mangle; }}\n"
+        f"add rule {chain} {family} daddr {topo.vip} tcp dport {port} meta mark set {mark}\n"
+    )
+    nft = subprocess.run(
+        topo.director.argv(["nft", "-f", "-"]), input=ruleset, capture_output=True, text=True
+    )
+    assert nft.returncode == 0, f"nft: {nft.stderr.strip()}"
+
+
+def unmark_vip(topo: Topology) -> None:
+    """Remove what mark_vip() added (nothing to do when it added nothing)."""
+    family = "ip" if topo.addressing.version == 4 else "ip6"
+    topo.director.run(["nft", "delete", "table", family, MARK_TABLE], check=False)
