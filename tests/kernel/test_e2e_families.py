@@ -2,14 +2,15 @@
 
 The same world as tests/kernel/test_e2e_daemon.py (a director, a client and real HTTP servers in
 their own namespaces, `healthd -c FILE` in the director on the real netlink driver), built once
-in 2001:db8::/32 for a `virtual6=` NAT service, and once in IPv4 for a `virtual=MARK` service
-whose packets nftables marks in the director. Each test starts its own healthd and leaves the
-table empty, the marks removed and every server healthy.
+in 2001:db8::/32 for a `virtual6=` NAT service, and once in IPv4; in both, a `virtual=MARK`
+(`virtual6=MARK`) service balances the packets nftables marks in the director. Each test
+starts its own healthd and leaves the table empty, the marks removed and every server healthy.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.kernel
 
 MARK = 5
 FWM = f"-f {MARK}"  # the firewall-mark service, as `ipvsadm -Sn` names it
+FWM6 = ("virtual6", "real6", f"{FWM} -6")  # the directives and ipvsadm's name for an IPv6 mark
 VIP6 = f"-t [{IPV6.vip}]:80"
 CHILD_PORT = 8080  # the execute= instance's virtual: VIP:8080
 
@@ -122,24 +124,27 @@ def test_ipv6_nat_virtual_follows_its_reals_health(
     assert topo.table() == []  # cleanstop=yes (the default)
 
 
+@pytest.mark.parametrize("family", [4, 6])
 def test_firewall_mark_virtual_balances_marked_packets_over_healthy_reals(
-    topo4: Topology, start: Start, workdir: Path
+    family: int, request: pytest.FixtureRequest, start: Start, workdir: Path
 ) -> None:
-    topo = topo4
+    topo: Topology = request.getfixturevalue(f"topo{family}")
     r1, r2, r3 = topo.reals
+    # ldirectord: virtual=MARK / virtual6=MARK; ipvsadm marks an IPv6 one with -6
+    virtual, real, service = ("virtual", "real", FWM) if family == 4 else FWM6
     mark_vip(topo, MARK)
-    virtual = block_text(f"virtual={MARK}", topo.reals, protocol="fwm", quiescent=False)
-    daemon = start(topo, global_text(workdir) + virtual)
-    wait_for(table_is(topo, table(FWM, topo.reals, (1, 1, 1))), "every real up")
+    block = block_text(f"{virtual}={MARK}", topo.reals, protocol="fwm", quiescent=False, real=real)
+    daemon = start(topo, global_text(workdir) + block)
+    wait_for(table_is(topo, table(service, topo.reals, (1, 1, 1))), "every real up")
     assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
 
     took = take_out(topo, daemon, r3, "ok.html changed")
     assert took <= DETECTION + ALLOWANCE, f"r3 removed after {took:.1f} s"
-    assert sorted(topo.table()) == table(FWM, [r1, r2], (1, 1))  # quiescent=no: removed
+    assert sorted(topo.table()) == table(service, [r1, r2], (1, 1))  # quiescent=no: removed
     assert count(topo.requests(60)) == {"r1": 30, "r2": 30}
 
     topo.heal_all()
-    wait_for(table_is(topo, table(FWM, topo.reals, (1, 1, 1))), "r3 back")
+    wait_for(table_is(topo, table(service, topo.reals, (1, 1, 1))), "r3 back")
     assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
 
     # the mark is what leads the VIP's packets to the service: without it, nothing listens
@@ -156,7 +161,7 @@ def _instance(topo: Topology, config: Path, verb: str, env: dict[str, str]) -> i
     return subprocess.run(argv, env=env, capture_output=True, timeout=WAIT, check=False).returncode
 
 
-def test_execute_instance_starts_and_stops_with_its_parent(
+def test_execute_instance_starts_reloads_and_stops_with_its_parent(
     topo4: Topology, start: Start, workdir: Path
 ) -> None:
     topo = topo4
@@ -182,12 +187,20 @@ def test_execute_instance_starts_and_stops_with_its_parent(
         assert count(topo.requests(30, port=CHILD_PORT)) == {"r1": 10, "r2": 10, "r3": 10}
         assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
 
+        # the parent's reload reloads the kept instance, which applies its own edited file
+        child_cf.write_text(child_cf.read_text().replace("scheduler=rr", "scheduler=wrr"))
+        daemon.signal(signal.SIGHUP)
+        dests = [dest_line(server, 1, service=child_service) for server in topo.reals]
+        wrr = [f"-A {child_service} -s wrr", *dests]
+        wait_for(table_is(topo, [*table(FWM, topo.reals, (1, 1, 1)), *wrr]), "the child reloaded")
+        assert len(child.events("daemon.started")) == 1  # reloaded, not restarted
+
         assert daemon.stop() == 0
         assert topo.table() == []  # the child's cleanstop too: it stopped first
         assert _instance(topo, child_cf, "status", daemon.env()) == 3  # stopped
         hooks = [e["argv"] for e in daemon.events("hook.ran") if e.get("hook") == "execute"]
         call = [sys.executable, "-m", "healthd", str(child_cf)]
-        assert hooks == [[*call, "start"], [*call, "stop"]]
+        assert hooks == [[*call, "start"], [*call, "reload"], [*call, "stop"]]
         assert len(child.events("daemon.stopped")) == 1
     finally:
         _instance(topo, child_cf, "stop", daemon.env())
