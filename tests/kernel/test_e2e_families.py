@@ -46,7 +46,7 @@ FWM6 = ("virtual6", "real6", f"{FWM} -6")  # the directives and ipvsadm's name f
 VIP6 = f"-t [{IPV6.vip}]:80"
 CHILD_PORT = 8080  # the execute= instance's virtual: VIP:8080
 
-Start = Callable[..., Healthd]
+Start = Callable[[Topology, str], Healthd]
 
 
 @pytest.fixture(scope="module")
