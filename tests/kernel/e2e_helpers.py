@@ -22,10 +22,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from ipaddress import ip_address
 from pathlib import Path
 from typing import TypeVar
 
+from checks.base import host_text
 from tests.kernel.netns import Lab, Netns
 
 VIP = "203.0.113.10"
@@ -67,11 +69,6 @@ IPV6 = Addressing(
     fallback="2001:db8:1::99",
     prefix=64,
 )
-
-
-def host_text(address: str) -> str:
-    """Return ADDRESS as written before `:port`: IPv6 in brackets (healthd's and ipvsadm's form)."""
-    return f"[{address}]" if ip_address(address).version == 6 else address
 
 
 SERVER = r"""
@@ -407,6 +404,42 @@ CHECKINTERVAL = 1
 CHECKTIMEOUT = 2
 FAILURECOUNT = 1
 RESYNC_INTERVAL = 2
+
+
+# What the VM adds to a deadline measured from healthd's own log: TCG emulation runs the check,
+# the reconcile and the netlink calls 15-25x slower than the host does.
+ALLOWANCE = 3.0
+DETECTION = CHECKINTERVAL * FAILURECOUNT + CHECKTIMEOUT  # seconds: the bound a user is promised
+
+
+def stamp(event: dict[str, object]) -> float:
+    """Return the wall-clock time of a log event (healthd logs ISO 8601 UTC timestamps)."""
+    return datetime.fromisoformat(str(event["timestamp"])).timestamp()
+
+
+def table_is(topo: Topology, expected: list[str]) -> Callable[[], bool]:
+    """Return a poll for wait_for: is the director's table EXPECTED (in any order)?"""
+    return lambda: sorted(topo.table()) == sorted(expected)
+
+
+def take_out(topo: Topology, daemon: Healthd, server: Server, failure: str) -> float:
+    """Make SERVER fail its check; return the seconds until healthd's op took it out."""
+    seen_ops, seen_down = len(daemon.events("ipvs.op_applied")), len(daemon.events("real.down"))
+    began = time.time()
+    if failure == "status 500":
+        topo.fail(server)
+    else:
+        topo.set_body(server, "under maintenance")
+
+    def ops() -> list[dict[str, object]]:
+        applied = daemon.events("ipvs.op_applied")[seen_ops:]
+        return [e for e in applied if server.endpoint in str(e["op"])]
+
+    [op] = wait_for(ops, f"healthd taking {server.name} out after {failure}")
+    [down] = daemon.events("real.down")[seen_down:]
+    reason = "status_mismatch" if failure == "status 500" else "body_mismatch"
+    assert (down["real"], down["reason"]) == (server.endpoint, reason)
+    return stamp(op) - began
 
 
 def config_text(

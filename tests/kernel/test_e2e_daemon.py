@@ -14,34 +14,29 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from tests.kernel.e2e_helpers import (
-    CHECKINTERVAL,
-    CHECKTIMEOUT,
-    FAILURECOUNT,
+    ALLOWANCE,
+    DETECTION,
     RESYNC_INTERVAL,
     VIP,
     Healthd,
-    Server,
     Topology,
     build,
     config_text,
     count,
     dest_line,
     service_line,
+    stamp,
+    table_is,
+    take_out,
     wait_for,
 )
 
 pytestmark = pytest.mark.kernel
-
-# What the VM adds to a deadline measured from healthd's own log: TCG emulation runs the check,
-# the reconcile and the netlink calls 15-25x slower than the host does.
-ALLOWANCE = 3.0
-DETECTION = CHECKINTERVAL * FAILURECOUNT + CHECKTIMEOUT  # seconds: the bound a user is promised
 
 Start = Callable[..., Healthd]
 
@@ -88,36 +83,6 @@ def full_table(topo: Topology, weights: tuple[int, ...], scheduler: str = "rr") 
     """Return the sorted `ipvsadm -Sn` lines of the VIP with r1..r3 at WEIGHTS."""
     lines = [dest_line(server, w) for server, w in zip(topo.reals, weights, strict=True)]
     return sorted([service_line(scheduler), *lines])
-
-
-def stamp(event: dict[str, object]) -> float:
-    """Return the wall-clock time of a log event (healthd logs ISO 8601 UTC timestamps)."""
-    return datetime.fromisoformat(str(event["timestamp"])).timestamp()
-
-
-def table_is(topo: Topology, expected: list[str]) -> Callable[[], bool]:
-    """Return a poll for wait_for: is the director's table EXPECTED (in any order)?"""
-    return lambda: sorted(topo.table()) == sorted(expected)
-
-
-def take_out(topo: Topology, daemon: Healthd, server: Server, failure: str) -> float:
-    """Make SERVER fail its check; return the seconds until healthd's op took it out."""
-    seen_ops, seen_down = len(daemon.events("ipvs.op_applied")), len(daemon.events("real.down"))
-    began = time.time()
-    if failure == "status 500":
-        topo.fail(server)
-    else:
-        topo.set_body(server, "under maintenance")
-
-    def ops() -> list[dict[str, object]]:
-        applied = daemon.events("ipvs.op_applied")[seen_ops:]
-        return [e for e in applied if server.endpoint in str(e["op"])]
-
-    [op] = wait_for(ops, f"healthd taking {server.name} out after {failure}")
-    [down] = daemon.events("real.down")[seen_down:]
-    reason = "status_mismatch" if failure == "status 500" else "body_mismatch"
-    assert (down["real"], down["reason"]) == (server.endpoint, reason)
-    return stamp(op) - began
 
 
 def test_table_matches_config_and_drift_is_repaired(topo: Topology, start: Start) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.e2e_helpers import (
+    ALLOWANCE,
+    DETECTION,
     IPV6,
     VIP,
     WAIT,
@@ -33,10 +35,11 @@ from tests.kernel.e2e_helpers import (
     global_text,
     mark_vip,
     service_line,
+    table_is,
+    take_out,
     unmark_vip,
     wait_for,
 )
-from tests.kernel.test_e2e_daemon import ALLOWANCE, DETECTION, table_is, take_out
 
 pytestmark = pytest.mark.kernel
 
