@@ -17,6 +17,9 @@ from healthd import logs
 log = logs.get_logger("healthd.sdnotify")
 
 EVENT_NOTIFY_FAILED = logs.SDNOTIFY_FAILED
+# a datagram socket whose reader lags (10 queued by default) blocks sendto; this bounds how
+# long the daemon's event loop may wait before the message is dropped with a warning
+SEND_TIMEOUT = 1.0
 
 
 def _address(raw: str) -> str | bytes:
@@ -71,6 +74,7 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock.settimeout(SEND_TIMEOUT)
             self._sock.sendto(text.encode(), _address(self.socket_path))
         except OSError as exc:
             log.warning(EVENT_NOTIFY_FAILED, path=self.socket_path, detail=str(exc))

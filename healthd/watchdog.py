@@ -19,7 +19,7 @@ from healthd.sdnotify import Notifier
 if TYPE_CHECKING:
     from healthd.scheduler import Job
 
-log = logs.get_logger("healthd.daemon")
+log = logs.get_logger("healthd.watchdog")
 
 
 @dataclass(slots=True)
@@ -27,7 +27,7 @@ class Progress:
     """Counters the engine keeps for the watchdog; bumped in place, read once per ping."""
 
     results: int = 0  # check results folded into health
-    probes: int = -1  # probes scheduled; -1 until the first schedule (start-up counts)
+    probes: int = -1  # probes scheduled; -1 until the first schedule (start-up)
     period: float = 0.0  # the longest checkinterval + timeout + grace among them, seconds
     reconciling: int = 0  # reconciles entered (or waiting for the lock) and not finished
     reconciles: int = 0  # reconciles finished
@@ -61,6 +61,11 @@ class Watch:
     def stuck(self, now: float) -> tuple[str, float] | None:
         """Return (reason, seconds without progress) if the engine looks stuck, else None."""
         p = self.progress
+        if p.probes < 0:
+            # start-up (first dump and reconcile): systemd arms the watchdog only after
+            # READY=1, which comes after it; TimeoutStartSec bounds this part
+            self._checked_at = self._synced_at = now
+            return None
         if p.results != self._results or p.probes == 0:
             self._results, self._checked_at = p.results, now
         if p.reconciles != self._reconciles or p.reconciling == 0:

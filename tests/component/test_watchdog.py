@@ -7,10 +7,11 @@ Engine's counters under virtual time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,23 +27,41 @@ from tests.component.support import Harness, Script, config, real, stub_factory,
 WATCHDOG_USEC = 100_000  # pings every 50 ms; the bound without checks is 100 ms
 
 
+class Inbox:
+    """The service manager's end: reads every datagram as it comes, as systemd does."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.messages: list[str] = []
+        self.read = 0  # messages already handed out by new()
+
+    def on_readable(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.messages.append(self.sock.recv(4096).decode())
+
+    def new(self) -> list[str]:
+        """Return the messages that came since the last call."""
+        out, self.read = self.messages[self.read :], len(self.messages)
+        return out
+
+
 @pytest.fixture
-def notify() -> Iterator[socket.socket]:
+async def notify() -> AsyncIterator[Inbox]:
+    loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory() as d:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         s.bind(os.path.join(d, "notify"))
         s.setblocking(False)
-        yield s
+        inbox = Inbox(s)
+        loop.add_reader(s.fileno(), inbox.on_readable)
+        yield inbox
+        loop.remove_reader(s.fileno())
         s.close()
 
 
-def received(s: socket.socket) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(s.recv(4096).decode())
-        except BlockingIOError:
-            return out
+def notifier(inbox: Inbox) -> Notifier:
+    return Notifier(inbox.sock.getsockname(), WATCHDOG_USEC)
 
 
 async def until(predicate) -> None:
@@ -81,11 +100,11 @@ class CountingEngine:
         return {}
 
 
-def daemon_on(notify: socket.socket, factory: Any) -> Daemon:
+def daemon_on(notify: Inbox, factory: Any) -> Daemon:
     return Daemon(
         Config(path="/etc/ha.d/test.cf"),
         driver=FakeDriver(),
-        notifier=Notifier(notify.getsockname(), WATCHDOG_USEC),
+        notifier=notifier(notify),
         engine_factory=factory,
     )
 
@@ -100,65 +119,73 @@ async def test_pings_stop_when_checks_stop_and_resume_after(notify, logs_capture
     task = asyncio.create_task(d.run())
     engine = d.engine
     assert isinstance(engine, CountingEngine)
-    await until(lambda: "WATCHDOG=1\n" in received(notify))  # fed while results come in
+    await until(lambda: "WATCHDOG=1\n" in notify.new())  # fed while results come in
 
     seen = len(logs_captured)
     engine.working = False  # the check path hangs: results stop, the loop still runs
     await until(lambda: d.watch is not None and d.watch.reason == "no_check_results")
-    await asyncio.sleep(0.01)
-    stalled_at = received(notify)
-    assert "STATUS=stalled: no_check_results\n" in stalled_at
+    await until(lambda: "STATUS=stalled: no_check_results\n" in notify.messages)
+    notify.new()
     await asyncio.sleep(0.2)  # four ping intervals
-    assert received(notify) == []  # no WATCHDOG=1: systemd restarts the daemon
+    assert notify.new() == []  # no WATCHDOG=1: systemd restarts the daemon
     assert d.snapshot()["daemon"]["watchdog"] == "no_check_results"  # type: ignore[index]
     stalled = [e for e in logs_captured[seen:] if e["event"] == "watchdog.stalled"]
     assert [e["reason"] for e in stalled] == ["no_check_results"]
 
     engine.working = True
     await until(lambda: d.watch is not None and d.watch.reason is None)
-    await until(lambda: "WATCHDOG=1\n" in received(notify))
+    await until(lambda: "WATCHDOG=1\n" in notify.new())
+    assert "STATUS=running\n" in notify.messages
     assert any(e["event"] == "watchdog.resumed" for e in logs_captured)
     await stop(d, task)
 
 
 class HangingDriver(FakeDriver):
-    """The kernel side hangs: every op waits for ever (a netlink answer that never comes)."""
+    """Once `hanging` is set, every op waits for ever (a netlink answer that never comes)."""
+
+    hanging = False
 
     async def apply(self, op: Any) -> None:
-        await asyncio.Event().wait()
+        if self.hanging:
+            await asyncio.Event().wait()
+        await super().apply(op)
 
 
-def real_engine(cfg: Config, driver: Any, listeners: Any) -> Engine:
-    return Engine(
-        cfg,
-        HangingDriver(),
-        listeners=listeners,
-        check_factory=stub_factory(Script()),
-        jitter=lambda: 0.0,
-    )
+async def test_a_hung_reconcile_in_the_real_engine_stops_the_pings(
+    notify, logs_captured, monkeypatch
+):
+    # the scheduler's 1 s grace would make the bound 2 s; the test keeps it under 0.2 s
+    monkeypatch.setattr("healthd.scheduler.GRACE", 0.0)
+    script, driver = Script(), HangingDriver()
+    spec = CheckSpec(checktype=CheckType.CONNECT, checktimeout=0.02)
+    cfg = config(virtual(real("198.51.100.1"), check=spec, checkinterval=0.02))
 
+    def engine(cfg: Config, _: Any, listeners: Any) -> Engine:
+        factory = stub_factory(script)
+        return Engine(cfg, driver, listeners=listeners, check_factory=factory)
 
-async def test_a_hung_reconcile_in_the_real_engine_stops_the_pings(notify, logs_captured):
-    v = virtual(real("198.51.100.1"), check=CheckSpec(checktype=CheckType.CONNECT))
-    d = Daemon(
-        config(v),
-        driver=FakeDriver(),
-        notifier=Notifier(notify.getsockname(), WATCHDOG_USEC),
-        engine_factory=real_engine,
-    )
+    d = Daemon(cfg, driver, notifier=notifier(notify), engine_factory=engine)
     task = asyncio.create_task(d.run())
-    await until(lambda: d.watch is not None and d.watch.reason is not None)
-    assert d.watch is not None
-    assert d.watch.reason == "reconcile_stuck"
-    assert isinstance(d.engine, Engine)
-    assert d.engine.progress.reconciling == 1  # the first reconcile, still in the driver
-    await asyncio.sleep(0.01)
-    messages = received(notify)
-    assert messages[-1] == "STATUS=stalled: reconcile_stuck\n"
-    await asyncio.sleep(0.2)
-    assert "WATCHDOG=1\n" not in received(notify)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    try:
+        await until(lambda: d.snapshot()["daemon"]["ready"])
+        await until(lambda: "WATCHDOG=1\n" in notify.new())
+        await until(lambda: len(driver.journal) == 2)  # the real is up: service and dest added
+        driver.hanging = True
+        script.set("198.51.100.1", False)  # a transition: its reconcile hangs in the driver
+        await until(lambda: d.watch is not None and d.watch.reason is not None)
+        assert d.watch is not None
+        assert d.watch.reason == "reconcile_stuck"
+        assert isinstance(d.engine, Engine)
+        assert d.engine.progress.reconciling == 1
+        await until(lambda: "STATUS=stalled: reconcile_stuck\n" in notify.messages)
+        notify.new()
+        results = d.engine.progress.results
+        await asyncio.sleep(0.2)
+        assert d.engine.progress.results > results  # checks go on; the kernel side is stuck
+        assert "WATCHDOG=1\n" not in notify.new()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_the_engine_counts_results_reconciles_and_probes(harnesses):

@@ -92,3 +92,19 @@ def test_watchdog_for_another_pid_is_ignored():
     assert Notifier.from_env(env).watchdog_interval is None
     env["WATCHDOG_PID"] = str(os.getpid())
     assert Notifier.from_env(env).watchdog_interval == 2.0
+
+
+def test_a_reader_that_lags_never_blocks_the_sender_for_good(listener, monkeypatch):
+    # a datagram socket queues only a few messages; beyond that sendto would wait for ever
+    from healthd import sdnotify
+
+    monkeypatch.setattr(sdnotify, "SEND_TIMEOUT", 0.05)
+    s, path = listener
+    n = Notifier(path)
+    sent = []
+    while len(sent) < 2000 and (not sent or sent[-1]):
+        sent.append(n.watchdog())
+    assert sent[0] is True
+    assert sent[-1] is False  # dropped after SEND_TIMEOUT (and logged), not stuck
+    assert _recv(s) == {"WATCHDOG": "1"}  # what was queued is still delivered
+    n.close()

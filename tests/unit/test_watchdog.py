@@ -96,12 +96,18 @@ def test_nothing_to_check_never_stalls():
     assert all(w.tick(t * INTERVAL) for t in range(1, 50))
 
 
-def test_start_up_that_never_schedules_stalls():
-    # a first dump or reconcile that never ends: no probe is ever scheduled
+def test_start_up_is_left_to_systemds_start_timeout():
+    # systemd arms the watchdog after READY=1, which follows the first reconcile; a huge
+    # first dump is no stall, and the bound counts from the moment the probes are scheduled
     p = Progress()
+    p.reconciling = 1
     w = Watch(p, INTERVAL, 0.0)
-    assert w.tick(30.0) is True
-    assert w.tick(45.0) is False
+    assert all(w.tick(t) for t in (30.0, 60.0, 90.0))
+    p.reconciling, p.reconciles = 0, 1
+    p.schedule([FakeJob(FakeProbe(5.0), 10.0)])  # type: ignore[list-item]
+    assert w.tick(105.0) is True
+    assert w.tick(120.0) is True  # 30 s after the schedule: within the 32 s bound
+    assert w.tick(135.0) is False
     assert w.reason == "no_check_results"
 
 
