@@ -23,6 +23,7 @@ log = logs.get_logger("healthd.hooks")
 
 HOOK_TIMEOUT: Final = 60.0  # seconds; ldirectord waits forever (system()), healthd does not
 KILL_GRACE: Final = 2.0  # seconds between SIGTERM and SIGKILL of a timed-out hook
+OUTPUT_GRACE: Final = 0.5  # seconds to read what an exited hook left in its stderr pipe
 _OUTPUT_LIMIT: Final = 4096
 
 # Perl's system(STRING) hands the string to /bin/sh -c when it holds one of these, and
@@ -87,35 +88,74 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 
 
 async def run_command(argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> HookResult:
-    """Run argv in its own session under a timeout and report how it ended; never raises."""
+    """Run argv in its own session under a timeout and report how it ended; never raises.
+
+    Its end is the command's own exit, as with ldirectord's system(): a service it started
+    in the background may hold its stderr open for ever, and is neither waited for nor
+    killed (its stderr is drained, so it never meets a closed pipe).
+    """
     args = tuple(argv)
     if not args:
         return HookResult(args, None, "exec_failed", "empty command")
+    # stderr is a pipe of our own, not the subprocess transport's: asyncio (3.11) reports a
+    # process's exit only once every pipe it was given is closed, which a background service
+    # may never do
+    read_end, write_end = os.pipe()
     try:
         proc = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=write_end,
             start_new_session=True,
         )
     except OSError as exc:
+        os.close(read_end)
         return HookResult(args, None, "exec_failed", exc.strerror or str(exc))
+    finally:
+        os.close(write_end)
+    err = bytearray()
+    drain = asyncio.create_task(_drain(read_end, err), name=f"stderr of {args[0]}")
+    _draining.add(drain)
+    drain.add_done_callback(_draining.discard)
     try:
         async with asyncio.timeout(limit):
-            _, err = await proc.communicate()
+            await proc.wait()
     except TimeoutError:
         await _reap(proc)
         return HookResult(args, None, "timeout", f"killed after {limit:g}s")
     except asyncio.CancelledError:
         await _reap(proc)
         raise
+    # what the command wrote before it exited is in the pipe already: a moment reads it
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(OUTPUT_GRACE):
+            await asyncio.shield(drain)
     code = proc.returncode
     if code == 0:
         return HookResult(args, 0, "ok")
     ended = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-    first = _first_line(err)
+    first = _first_line(bytes(err))
     return HookResult(args, code, "exit_status", f"{ended}: {first}" if first else ended)
+
+
+_draining: set[asyncio.Task[None]] = set()  # drains outliving their command, kept referenced
+
+
+async def _drain(fd: int, into: bytearray) -> None:
+    """Read the pipe `fd` to its end, keeping its first _OUTPUT_LIMIT bytes in `into`."""
+    loop = asyncio.get_running_loop()
+    stream = asyncio.StreamReader()
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream), pipe
+        )
+        try:
+            while chunk := await stream.read(65536):
+                if len(into) < _OUTPUT_LIMIT:
+                    into += chunk[: _OUTPUT_LIMIT - len(into)]
+        finally:
+            transport.close()
 
 
 async def run_hook(name: str, argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> HookResult:

@@ -146,3 +146,28 @@ async def test_drain_cancels_hooks_that_overrun(tmp_path):
     task = runner.submit("k", "callback", [str(script(tmp_path, "sleep 30\n"))])
     await runner.drain(0.2)
     assert task.done()
+
+
+async def test_a_service_started_in_the_background_is_neither_waited_for_nor_killed(tmp_path):
+    # fallbackcommand=/etc/init.d/sorry-server: the script starts a daemon that keeps the
+    # script's stderr open, then exits; as with ldirectord's system(), the hook ends there
+    pidfile = tmp_path / "service.pid"
+    body = f"sleep 30 &\necho $! > {pidfile}\necho started >&2\nexit 3\n"
+    result = await hooks.run_command([str(script(tmp_path, body))], limit=5.0)
+    service = int(pidfile.read_text())
+    try:
+        assert (result.reason, result.returncode) == ("exit_status", 3)
+        assert result.detail == "exit status 3: started"
+        assert alive(service), "the hook's background service was killed"
+    finally:
+        os.kill(service, 9)
+
+
+def test_run_command_on_uvloop_the_daemons_loop(tmp_path):
+    uvloop = pytest.importorskip("uvloop")
+    pidfile = tmp_path / "service.pid"
+    body = f"sleep 30 &\necho $! > {pidfile}\necho oops >&2\nexit 2\n"
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        result = runner.run(hooks.run_command([str(script(tmp_path, body))], limit=5.0))
+    os.kill(int(pidfile.read_text()), 9)
+    assert (result.reason, result.detail) == ("exit_status", "exit status 2: oops")
