@@ -35,6 +35,9 @@ NETLINK_CAP_ACK: Final = 10  # acks without a copy of the request
 RCVBUF: Final = 1 << 20
 RECV_SIZE: Final = 1 << 16  # kernel: dump chunks stay under 32 KiB
 YIELD_EVERY: Final = 32  # services dumped between two turns of the event loop
+# seconds one request may wait for its whole answer; the kernel answers at once, so running
+# out means a reply was lost (e.g. ENOBUFS on a full socket): fail it, start a fresh socket
+REPLY_TIMEOUT: Final = 15.0
 
 
 # --- the socket ----------------------------------------------------------------------------
@@ -170,8 +173,9 @@ class NetlinkDriver:
     the kernel module ip_vs is loaded once with modprobe if the family is missing.
     """
 
-    def __init__(self, *, netns: str | None = None) -> None:
+    def __init__(self, *, netns: str | None = None, reply_timeout: float = REPLY_TIMEOUT) -> None:
         self.netns = netns
+        self.reply_timeout = reply_timeout
         self._chan: _Channel | None = None
         self._lock = asyncio.Lock()
 
@@ -216,9 +220,13 @@ class NetlinkDriver:
         """Send one IPVS command and return its reply bodies; raise NetlinkError."""
         chan = await self._open()
         try:
-            return await chan.request(cmd, payload, dump=dump)
+            async with asyncio.timeout(self.reply_timeout):
+                return await chan.request(cmd, payload, dump=dump)
         except NetlinkError:
             raise
+        except TimeoutError:
+            self._drop()  # the answer may still come: never read it as the next one's
+            raise NetlinkError(errno.ETIMEDOUT) from None
         except BaseException:
             # cancelled or failed mid-answer: the socket may hold a half-read reply or a
             # running dump, so the next request starts on a fresh socket

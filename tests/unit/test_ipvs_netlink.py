@@ -311,3 +311,16 @@ def test_counters_with_padding_attributes_take_the_general_path():
     stats = pad + u64(1, 7) + pad + u64(2, 8) + u64(3, 9) + u64(4, 10) + u64(5, 2**63)
     assert w.counters(stats, 1, 2, 3) == Counters(1, 2, 3, 7, 8, 9, 10, 2**63)
     assert w.counters(None, 1) == Counters(active_conns=1)
+
+
+async def test_a_lost_reply_is_a_timeout_error_and_the_next_request_gets_a_fresh_socket(pair):
+    chan, kernel = pair
+    chan.family = 0x21
+    driver = netlink.NetlinkDriver(reply_timeout=0.05)
+    driver._chan = chan  # the "kernel" end of the pair never answers
+    with pytest.raises(DriverError) as info:
+        await driver.apply(DelService(V4))
+    assert info.value.errno == errno.ETIMEDOUT
+    assert kernel.recv(4096)  # the request was sent
+    assert driver._sock is None  # dropped: a late answer can never be read as another's
+    await driver.aclose()
