@@ -2,8 +2,10 @@
 
 ldirectord's status runs `ldirectord NAME status` for each execute= instance of a running
 daemon (ld_cmd_children); this asks each instance the same way in-process, so the formats
-can nest each instance's view in its parent's. It reads no configuration unless the running
-daemon cannot tell its own execute= list.
+can nest each instance's view in its parent's. The exit code is the daemon's own, as in
+ldirectord (Pacemaker's monitor reads it): an instance that does not run shows in the lines
+and the view, not in the code. It reads no configuration unless the running daemon cannot
+tell its own execute= list.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Report:
 
 
 def status(ns: argparse.Namespace) -> int:
-    """`status`: the daemon's lines, then each execute= instance's; 0 only if every one runs."""
+    """`status`: the daemon's lines, then each execute= instance's; the daemon's exit code."""
     inst = locate(ns)
     if inst is None:
         return EXIT_FAIL
@@ -65,13 +67,12 @@ def _status(inst: Instance, report: Report) -> tuple[int, dict[str, object]]:
     if isinstance(names, str):
         _err(f"healthd: cannot list the execute= instances of {inst.path}: {names}")
         view["instances_error"] = names
-        return EXIT_FAIL, view
+        return code, view
     children: list[dict[str, object]] = []
     for name in names:
-        child_code, child_view = _child(name, report)
+        child_view = _child(name, report)
         if child_view is not None:
             children.append(child_view)
-        code = code or child_code  # the first instance that does not run sets the code
     view["instances"] = children
     return code, view
 
@@ -89,7 +90,7 @@ def _say(inst: Instance, st: pidfile.PidStatus, report: Report) -> int:
     return EXIT_STOPPED
 
 
-def _child(name: str, report: Report) -> tuple[int, dict[str, object] | None]:
+def _child(name: str, report: Report) -> dict[str, object] | None:
     """Report one execute= instance as `healthd NAME status` would; None if already reported."""
     from healthd.config import lookup
 
@@ -97,10 +98,10 @@ def _child(name: str, report: Report) -> tuple[int, dict[str, object] | None]:
         path = lookup(name)
     except (HealthdError, OSError) as exc:
         _err(f"healthd: {exc}")
-        return EXIT_FAIL, {"config": name, "status": "not_found", "pid": None, "error": str(exc)}
+        return {"config": name, "status": "not_found", "pid": None, "error": str(exc)}
     if path in report.seen:
-        return EXIT_OK, None  # ldirectord would ask it again, for ever
-    return _status(Instance(name, path), report)
+        return None  # ldirectord would ask it again, for ever
+    return _status(Instance(name, path), report)[1]
 
 
 def _execute_names(inst: Instance, view: dict[str, object]) -> list[str] | str:
