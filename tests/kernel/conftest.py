@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,3 +17,12 @@ def lab() -> Iterator[Lab]:
     """Namespaces and veth links for one test, all deleted afterwards."""
     with Lab() as created:
         yield created
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A directory for one healthd's config, log and control socket, removed afterwards."""
+    # short: the control socket's path must fit in sun_path
+    path = Path(tempfile.mkdtemp(prefix="hd"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

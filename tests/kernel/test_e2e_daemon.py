@@ -8,10 +8,8 @@ test starts its own healthd and leaves the table empty and every server healthy.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,14 +44,6 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     topology = build(tmp_path_factory.mktemp("e2e-state"))
     yield topology
     topology.close()
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    # short: the control socket's path must fit in sun_path
-    path = Path(tempfile.mkdtemp(prefix="hd"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

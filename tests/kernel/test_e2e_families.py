@@ -9,11 +9,9 @@ starts its own healthd and leaves the table empty, the marks removed and every s
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -64,14 +62,6 @@ def topo6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     topology = build(tmp_path_factory.mktemp("e2e-state6"), IPV6, prefix="e2e6")
     yield topology
     topology.close()
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    # short: the control socket's path must fit in sun_path
-    path = Path(tempfile.mkdtemp(prefix="hd"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
