@@ -26,7 +26,6 @@ from healthd.ipvs.types import (
     Dest,
     DestKey,
     EditDest,
-    EditService,
     Method,
     Op,
     Protocol,
@@ -47,6 +46,7 @@ from healthd.reconcile import (
     service_key,
     sort_ops,
 )
+from healthd.state import op_service
 
 V4 = [ip_address(f"198.51.100.{i}") for i in range(1, 5)]
 V6 = [ip_address(f"2001:db8::{i}") for i in range(1, 5)]
@@ -151,28 +151,20 @@ def kernels(draw: st.DrawFn, cfg: Config) -> Table:
     return Table(result)
 
 
-def _service_of(op: Op) -> ServiceKey:
-    if isinstance(op, AddService | EditService):
-        return op.service.key
-    if isinstance(op, DelService):
-        return op.key
-    return op.service
-
-
 def check_order(ops: list[Op]) -> None:
     """Assert the ordering invariants of a plan."""
     for i, op in enumerate(ops):
-        key = _service_of(op)
+        key = op_service(op)
         before, after = ops[:i], ops[i + 1 :]
         if isinstance(op, AddDest | EditDest):
             assert not any(isinstance(o, AddService) and o.service.key == key for o in after)
         if isinstance(op, DelService):
-            assert not any(_service_of(o) == key for o in after)
+            assert not any(op_service(o) == key for o in after)
         if isinstance(op, DelDest):
             grows = [o for o in after if isinstance(o, AddDest | EditDest)]
             assert not any(o.service == key for o in grows)
         if isinstance(op, AddService):
-            assert not any(_service_of(o) == key for o in before)
+            assert not any(op_service(o) == key for o in before)
 
 
 _KEY = ServiceKey(Protocol.TCP, VIPS[0], 80)
@@ -200,7 +192,7 @@ def test_plan_converges_and_is_idempotent(desired, actual, extra):
             assert entry == actual.services[key], "a foreign service changed"
     assert set(desired.services) <= set(after.services)
     for op in ops:
-        assert _service_of(op) in owned
+        assert op_service(op) in owned
         if isinstance(op, DelService):
             assert op.key not in desired.services
 
@@ -210,7 +202,7 @@ def _target(op: Op) -> tuple[ServiceKey, DestKey | None]:
         return (op.service, op.dest.key)
     if isinstance(op, DelDest):
         return (op.service, op.key)
-    return (_service_of(op), None)
+    return (op_service(op), None)
 
 
 def _reversed(table: Table) -> Table:
@@ -306,9 +298,9 @@ def test_planning_dirty_services_one_by_one_equals_the_full_plan_restricted(
         if key not in owned:
             continue  # the engine marks only its own virtuals' services
         ops = plan_service(desired.services.get(key), actual.services.get(key), key)
-        assert ops == [op for op in full if _service_of(op) == key], str(key)
+        assert ops == [op for op in full if op_service(op) == key], str(key)
         merged.extend(ops)
-    assert sort_ops(merged) == [op for op in full if _service_of(op) in set(dirty)]
+    assert sort_ops(merged) == [op for op in full if op_service(op) in set(dirty)]
 
 
 @settings(deadline=None, max_examples=50)
