@@ -83,13 +83,19 @@ class LineStream:
                 break
         return int(code), text
 
-    async def command(self, line: str, ok: tuple[int, ...], what: str, reason: str) -> str:
-        """Send `line` and fail with `reason` unless the reply code is in `ok`."""
-        await self.send(line)
+    async def expect_reply(
+        self, ok: tuple[int, ...], what: str, reason: str = STATUS_MISMATCH
+    ) -> str:
+        """Read one numeric reply and fail with `reason` unless its code is in `ok`."""
         code, text = await self.reply()
         if code not in ok:
             raise ProtocolFailure(reason, f"{what}: {shorten(text)}")
         return text
+
+    async def command(self, line: str, ok: tuple[int, ...], what: str, reason: str) -> str:
+        """Send `line` and fail with `reason` unless the reply code is in `ok`."""
+        await self.send(line)
+        return await self.expect_reply(ok, what, reason)
 
     def abort(self) -> None:
         """Drop the connection at once."""

@@ -49,9 +49,7 @@ class FTPCheck:
         return await _lines.run(target, self.timeout, lambda s: self._session(s, target))
 
     async def _session(self, stream: _lines.LineStream, target: Target) -> str:
-        code, greeting = await stream.reply()
-        if code != 220:
-            raise _lines.ProtocolFailure(_lines.STATUS_MISMATCH, f"greeting: {greeting}")
+        await stream.expect_reply((220,), "greeting")
         await self._login(stream)
         if not self.path:
             await _lines.close_quietly(stream, "QUIT")
@@ -82,9 +80,7 @@ class FTPCheck:
         reader, writer = await asyncio.open_connection(str(target.address), port)
         try:
             await stream.send(f"RETR {self.path}")
-            code, text = await stream.reply()
-            if code not in (125, 150):
-                raise _lines.ProtocolFailure(_lines.STATUS_MISMATCH, f"RETR: {text}")
+            await stream.expect_reply((125, 150), "RETR")
             data = await read_all(reader)
         finally:
             writer.close()
@@ -101,7 +97,7 @@ class FTPCheck:
         text = await stream.command("PASV", (227,), "PASV", _lines.STATUS_MISMATCH)
         numbers = _PASV.search(text)
         if numbers is None:
-            raise _lines.ProtocolFailure(_lines.PROTOCOL_ERROR, f"PASV: {text}")
+            raise _lines.ProtocolFailure(_lines.PROTOCOL_ERROR, f"PASV: {_lines.shorten(text)}")
         return int(numbers.group(5)) * 256 + int(numbers.group(6))
 
 

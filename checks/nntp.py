@@ -18,8 +18,6 @@ class NNTPCheck(_lines.SessionCheck):
     default_port: ClassVar[int] = 119
 
     async def session(self, stream: _lines.LineStream) -> str:
-        code, greeting = await stream.reply()
-        if code not in (200, 201):
-            raise _lines.ProtocolFailure(_lines.STATUS_MISMATCH, f"greeting: {greeting}")
+        greeting = await stream.expect_reply((200, 201), "greeting")
         await _lines.close_quietly(stream, "QUIT")
         return _lines.shorten(greeting)

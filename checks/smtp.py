@@ -20,9 +20,7 @@ class SMTPCheck(_lines.SessionCheck):
     default_port: ClassVar[int] = 25
 
     async def session(self, stream: _lines.LineStream) -> str:
-        code, greeting = await stream.reply()
-        if code != 220:
-            raise _lines.ProtocolFailure(_lines.STATUS_MISMATCH, f"greeting: {greeting}")
+        greeting = await stream.expect_reply((220,), "greeting")
         await stream.send(f"EHLO {HELLO_NAME}")
         code, _ = await stream.reply()
         if code != 250:

@@ -8,6 +8,8 @@ it against its real server.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import checks
@@ -36,3 +38,24 @@ async def test_silent_server_times_out(
     result = await check.check(make_target(host, silent_port))
     assert (result.status, result.reason) == (Status.DOWN, "timeout")
     assert result.detail == "no answer within 0.2s"
+
+
+@pytest.mark.parametrize("kind", ["ftp", "smtp", "submission", "nntp"])
+async def test_wrong_greeting_is_a_short_status_mismatch(kind: str, host: str) -> None:
+    # a 554 greeting (no service) with an 8000-character text: down, the detail cut short
+    greeting = "554 " + "x" * 8000 + "\r\n"
+
+    async def greet(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(greeting.encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(greet, host, 0)
+    async with server:
+        port = int(server.sockets[0].getsockname()[1])
+        check = checks.load(kind).from_options({}, CheckContext(timeout=5.0))
+        result = await check.check(make_target(host, port))
+    assert (result.status, result.reason) == (Status.DOWN, "status_mismatch")
+    assert result.detail.startswith("greeting: 554 xxx")
+    assert result.detail.endswith("...")
+    assert len(result.detail) == len("greeting: ") + 120
