@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernel.e2e_helpers import Daemons
 from tests.kernel.netns import Lab
 
 
@@ -26,3 +27,11 @@ def workdir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="hd"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def daemons(workdir: Path) -> Iterator[Daemons]:
+    """Start healthd in an e2e topology (WORKDIR holds its files); all stopped afterwards."""
+    started = Daemons(workdir)
+    yield started
+    started.close()

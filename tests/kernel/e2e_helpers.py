@@ -398,6 +398,43 @@ class Healthd:
                 yield json.loads(line)
 
 
+class Daemons:
+    """The healthd processes one test started; close() stops them and resets their topologies."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[Healthd] = []
+        self.topologies: dict[int, Topology] = {}
+
+    def watch(self, topo: Topology) -> None:
+        """Reset TOPO at close() even when the test starts no healthd in it."""
+        self.topologies.setdefault(id(topo), topo)
+
+    def start(self, topo: Topology, text: str) -> Healthd:
+        """Write TEXT to a config file, start healthd on it in TOPO and wait until it is up."""
+        self.watch(topo)
+        config = self.workdir / "e2e.cf"
+        config.write_text(text)
+        daemon = Healthd(topo, config, self.workdir)
+        self.started.append(daemon)
+        daemon.start()
+        return daemon
+
+    def close(self) -> None:
+        """Kill the daemons; heal the servers, empty the table and drop the marks of each topology.
+
+        What it prints (the daemons' output, the servers' stderr) pytest shows when a test failed.
+        """
+        for daemon in self.started:
+            daemon.kill()
+            print(f"--- healthd output ({daemon.workdir}):\n{daemon.output()}")
+        for topo in self.topologies.values():
+            print(f"--- servers' stderr:\n{topo.server_errors()[-3000:]}")
+            topo.heal_all()
+            topo.ipvsadm("-C")
+            unmark_vip(topo)
+
+
 # Check timing of every e2e config: a failed real leaves the table within
 # CHECKINTERVAL x FAILURECOUNT + CHECKTIMEOUT (plus the emulated VM's allowance, in the tests).
 CHECKINTERVAL = 1

@@ -21,6 +21,7 @@ from tests.kernel.e2e_helpers import (
     DETECTION,
     RESYNC_INTERVAL,
     VIP,
+    Daemons,
     Healthd,
     Topology,
     build,
@@ -47,26 +48,15 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
 
 
 @pytest.fixture
-def start(topo: Topology, workdir: Path) -> Iterator[Start]:
+def start(topo: Topology, workdir: Path, daemons: Daemons) -> Start:
     """Write a config with the given settings, start healthd on it and wait until it is up."""
-    daemons: list[Healthd] = []
+    daemons.watch(topo)  # the table is emptied even when the test fails before healthd starts
 
     def start(**settings: object) -> Healthd:
-        config = workdir / "e2e.cf"
-        config.write_text(config_text(topo, workdir, **settings))  # type: ignore[arg-type]
-        daemon = Healthd(topo, config, workdir)
-        daemons.append(daemon)
-        daemon.start()
-        return daemon
+        text = config_text(topo, workdir, **settings)  # type: ignore[arg-type]
+        return daemons.start(topo, text)
 
-    yield start
-    for daemon in daemons:
-        daemon.kill()
-        # shown by pytest when the test failed
-        print(f"--- healthd output ({daemon.workdir}):\n{daemon.output()}")
-    print(f"--- servers' stderr:\n{topo.server_errors()[-3000:]}")
-    topo.heal_all()
-    topo.ipvsadm("-C")
+    return start
 
 
 def full_table(topo: Topology, weights: tuple[int, ...], scheduler: str = "rr") -> list[str]:

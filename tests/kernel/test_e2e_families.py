@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from tests.kernel.e2e_helpers import (
     IPV6,
     VIP,
     WAIT,
+    Daemons,
     Healthd,
     Server,
     Topology,
@@ -47,8 +48,6 @@ FWM6 = ("virtual6", "real6", f"{FWM} -6")  # the directives and ipvsadm's name f
 VIP6 = f"-t [{IPV6.vip}]:80"
 CHILD_PORT = 8080  # the execute= instance's virtual: VIP:8080
 
-Start = Callable[[Topology, str], Healthd]
-
 
 @pytest.fixture(scope="module")
 def topo4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
@@ -64,31 +63,6 @@ def topo6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     topology.close()
 
 
-@pytest.fixture
-def start(workdir: Path) -> Iterator[Start]:
-    """Write TEXT to a config file, start healthd on it in TOPO and wait until it is up."""
-    daemons: list[Healthd] = []
-
-    def start(topo: Topology, text: str) -> Healthd:
-        config = workdir / "e2e.cf"
-        config.write_text(text)
-        daemon = Healthd(topo, config, workdir)
-        daemons.append(daemon)
-        daemon.start()
-        return daemon
-
-    yield start
-    for daemon in daemons:
-        daemon.kill()
-        # shown by pytest when the test failed
-        print(f"--- healthd output ({daemon.workdir}):\n{daemon.output()}")
-    for topo in {id(d.topo): d.topo for d in daemons}.values():
-        print(f"--- servers' stderr:\n{topo.server_errors()[-3000:]}")
-        topo.heal_all()
-        topo.ipvsadm("-C")
-        unmark_vip(topo)
-
-
 def table(service: str, reals: Sequence[Server], weights: tuple[int, ...]) -> list[str]:
     """Return the sorted `ipvsadm -Sn` lines of SERVICE (rr) with REALS at WEIGHTS."""
     lines = [dest_line(s, w, service=service) for s, w in zip(reals, weights, strict=True)]
@@ -96,12 +70,12 @@ def table(service: str, reals: Sequence[Server], weights: tuple[int, ...]) -> li
 
 
 def test_ipv6_nat_virtual_follows_its_reals_health(
-    topo6: Topology, start: Start, workdir: Path
+    topo6: Topology, daemons: Daemons, workdir: Path
 ) -> None:
     topo = topo6
     r2 = topo.reals[1]
     virtual = block_text(f"virtual6=[{topo.vip}]:80", topo.reals, real="real6", quiescent=True)
-    daemon = start(topo, global_text(workdir) + virtual)
+    daemon = daemons.start(topo, global_text(workdir) + virtual)
     wait_for(table_is(topo, table(VIP6, topo.reals, (1, 1, 1))), "every IPv6 real up")
     assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
 
@@ -119,15 +93,16 @@ def test_ipv6_nat_virtual_follows_its_reals_health(
 
 @pytest.mark.parametrize("family", [4, 6])
 def test_firewall_mark_virtual_balances_marked_packets_over_healthy_reals(
-    family: int, request: pytest.FixtureRequest, start: Start, workdir: Path
+    family: int, request: pytest.FixtureRequest, daemons: Daemons, workdir: Path
 ) -> None:
     topo: Topology = request.getfixturevalue(f"topo{family}")
     r1, r2, r3 = topo.reals
     # ldirectord: virtual=MARK / virtual6=MARK; ipvsadm marks an IPv6 one with -6
     virtual, real, service = ("virtual", "real", FWM) if family == 4 else FWM6
+    daemons.watch(topo)  # the mark goes at the end even if healthd never starts
     mark_vip(topo, MARK)
     block = block_text(f"{virtual}={MARK}", topo.reals, protocol="fwm", quiescent=False, real=real)
-    daemon = start(topo, global_text(workdir) + block)
+    daemon = daemons.start(topo, global_text(workdir) + block)
     wait_for(table_is(topo, table(service, topo.reals, (1, 1, 1))), "every real up")
     assert count(topo.requests(30)) == {"r1": 10, "r2": 10, "r3": 10}
 
@@ -155,7 +130,7 @@ def _instance(topo: Topology, config: Path, verb: str, env: dict[str, str]) -> i
 
 
 def test_execute_instance_starts_reloads_and_stops_with_its_parent(
-    topo4: Topology, start: Start, workdir: Path
+    topo4: Topology, daemons: Daemons, workdir: Path
 ) -> None:
     topo = topo4
     child_cf = workdir / "child.cf"
@@ -164,13 +139,14 @@ def test_execute_instance_starts_reloads_and_stops_with_its_parent(
         + block_text(f"virtual={VIP}:{CHILD_PORT}", topo.reals, quiescent=False)
     )
     child_service = f"-t {VIP}:{CHILD_PORT}"
+    daemons.watch(topo)  # the mark goes at the end even if healthd never starts
     mark_vip(topo, MARK)
     parent_text = (
         global_text(workdir)
         + f"execute={child_cf}\n"
         + block_text(f"virtual={MARK}", topo.reals, protocol="fwm", quiescent=False)
     )
-    daemon = start(topo, parent_text)
+    daemon = daemons.start(topo, parent_text)
     child = Healthd(topo, child_cf, workdir, log_name="child.log")
     try:
         both = [*table(FWM, topo.reals, (1, 1, 1)), *table(child_service, topo.reals, (1, 1, 1))]
