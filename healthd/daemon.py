@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 
 log = logs.get_logger("healthd.daemon")
 
-# event names of the lifecycle (defined with the others in logs.py)
-CONFIG_CHANGED = logs.CONFIG_CHANGED
-DAEMON_STATUS = logs.DAEMON_STATUS
-DAEMON_FORCED_EXIT = logs.DAEMON_FORCED_EXIT
-DAEMON_SHUTDOWN_TIMEOUT = logs.DAEMON_SHUTDOWN_TIMEOUT
-DAEMON_RELOADING = logs.DAEMON_RELOADING
-DAEMON_CRASHED = logs.DAEMON_CRASHED
 EXIT_FORCED = 1
 EXIT_CRASHED = 1
 SHUTDOWN_GRACE = 30.0  # seconds for probes to stop and cleanstop to finish
@@ -179,7 +172,7 @@ class Daemon:
     def _force_exit(self) -> None:
         # a second TERM during shutdown: leave at once, as ldirectord's "Exit Handler
         # Repeatedly Called" does, but without leaving our pid file behind
-        log.warning(DAEMON_FORCED_EXIT)
+        log.warning(logs.DAEMON_FORCED_EXIT)
         if self.pid_path is not None:
             pidfile.remove(self.pid_path)
         os._exit(EXIT_FORCED)
@@ -220,7 +213,7 @@ class Daemon:
             if crash is not None:
                 # a bug in the engine: no cleanstop on unknown state; systemd restarts us and
                 # the new process adopts the table (ldirectord dies without cleanup here too)
-                log.critical(DAEMON_CRASHED, exc_info=crash)
+                log.critical(logs.DAEMON_CRASHED, exc_info=crash)
                 self.notifier.status("crashed")
                 return EXIT_CRASHED
             await self._shutdown()
@@ -273,7 +266,7 @@ class Daemon:
             if what is Request.STOP:
                 return
             if what is Request.STATUS:
-                log.info(DAEMON_STATUS, snapshot=self.snapshot())
+                log.info(logs.DAEMON_STATUS, snapshot=self.snapshot())
             else:
                 await self.reload(automatic=what is Request.AUTORELOAD)
 
@@ -288,14 +281,14 @@ class Daemon:
                 await self.engine.shutdown()
                 finished = True
         if not finished:
-            log.error(DAEMON_SHUTDOWN_TIMEOUT, grace=self.grace)
+            log.error(logs.DAEMON_SHUTDOWN_TIMEOUT, grace=self.grace)
 
     # --- reload -----------------------------------------------------------------------
 
     async def reload(self, *, automatic: bool = False) -> bool:
         """Load the config again; apply it if valid, else keep the running one. Return success."""
         path = self.config.path
-        log.info(DAEMON_RELOADING, path=path, trigger="autoreload" if automatic else "signal")
+        log.info(logs.DAEMON_RELOADING, path=path, trigger="autoreload" if automatic else "signal")
         self.notifier.reloading()
         seen = await asyncio.to_thread(fingerprint, path)
         try:
@@ -378,7 +371,7 @@ class Daemon:
                 continue
             self._fingerprint = seen
             action = "reload" if cfg.autoreload else "ignore"
-            log.info(CONFIG_CHANGED, path=cfg.path, action=action)
+            log.info(logs.CONFIG_CHANGED, path=cfg.path, action=action)
             if cfg.autoreload:
                 self.request(Request.AUTORELOAD)
             elif cfg.callback:
