@@ -230,8 +230,8 @@ async def close_quietly(stream: LineStream, line: str) -> None:
             await stream.readline()
 
 
-class _Datagrams(asyncio.DatagramProtocol):
-    """Collects the datagrams and the ICMP errors of one connected UDP socket."""
+class Datagrams(asyncio.DatagramProtocol):
+    """Collects the datagrams and the ICMP errors of one connected UDP socket (also radius)."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[bytes | OSError] = asyncio.Queue()
@@ -266,7 +266,7 @@ async def run_udp(target: Target, seconds: float, build: Build, judge: Judge) ->
     try:
         async with asyncio.timeout(seconds):
             transport, proto = await loop.create_datagram_endpoint(
-                _Datagrams, remote_addr=(str(target.address), target.port)
+                Datagrams, remote_addr=(str(target.address), target.port)
             )
             local = transport.get_extra_info("sockname")
             transport.sendto(build((str(local[0]), int(local[1]))))

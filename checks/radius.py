@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final, Self
 
+from checks._lines import Datagrams
 from checks._util import classify
 from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
 
@@ -84,18 +85,13 @@ def verify_response(data: bytes, ident: int, authenticator: bytes, secret: bytes
     return code if hmac.compare_digest(expected, data[4:20]) else BAD_SIGNATURE
 
 
-class _Client(asyncio.DatagramProtocol):
-    """Collects the answers on a connected UDP socket; an ICMP error ends the wait."""
+class _Client(Datagrams):
+    """The answers on a connected UDP socket (an ICMP error ends the wait), and a count of
+    those signed with another secret."""
 
     def __init__(self) -> None:
-        self.answers: asyncio.Queue[bytes | Exception] = asyncio.Queue()
+        super().__init__()
         self.unsigned = 0  # answers that failed the Response Authenticator check
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.answers.put_nowait(data)
-
-    def error_received(self, exc: Exception) -> None:
-        self.answers.put_nowait(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +165,7 @@ class RadiusCheck:
             try:
                 async with asyncio.timeout(interval):
                     while True:
-                        answer = await client.answers.get()
-                        if isinstance(answer, Exception):
-                            raise answer
+                        answer = await client.next()
                         code = verify_response(answer, ident, auth, self.secret)
                         if code == BAD_SIGNATURE:
                             client.unsigned += 1
