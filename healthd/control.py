@@ -21,7 +21,6 @@ from healthd.errors import HealthdError
 DEFAULT_RUNDIR = "/run/healthd"
 RUNDIR_ENV = "HEALTHD_RUNDIR"
 MAX_REQUEST = 1024
-EVENT_CONTROL_FAILED = logs.CONTROL_FAILED
 
 log = logs.get_logger("healthd.control")
 
@@ -100,7 +99,7 @@ class ControlServer:
                 writer.write(body)
                 await writer.drain()
         except (OSError, TimeoutError) as exc:
-            log.warning(EVENT_CONTROL_FAILED, path=self.path, detail=str(exc))
+            log.warning(logs.CONTROL_FAILED, path=self.path, detail=str(exc))
         finally:
             writer.close()
             with contextlib.suppress(OSError):

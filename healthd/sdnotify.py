@@ -16,7 +16,6 @@ from healthd import logs
 
 log = logs.get_logger("healthd.sdnotify")
 
-EVENT_NOTIFY_FAILED = logs.SDNOTIFY_FAILED
 # a datagram socket whose reader lags (10 queued by default) blocks sendto; this bounds how
 # long the daemon's event loop may wait before the message is dropped with a warning
 SEND_TIMEOUT = 1.0
@@ -77,7 +76,7 @@ class Notifier:
                 self._sock.settimeout(SEND_TIMEOUT)
             self._sock.sendto(text.encode(), _address(self.socket_path))
         except OSError as exc:
-            log.warning(EVENT_NOTIFY_FAILED, path=self.socket_path, detail=str(exc))
+            log.warning(logs.SDNOTIFY_FAILED, path=self.socket_path, detail=str(exc))
             return False
         return True
 
