@@ -327,21 +327,23 @@ def _signal(pid: int, sig: signal.Signals) -> bool:
     return True
 
 
-def _terminate(inst: Instance) -> int:
+def _terminate(inst: Instance) -> tuple[int, bool]:
+    """TERM the daemon and wait for it; return stop's exit code and whether it is gone."""
     st = find(inst)
     if st.state is pidfile.State.RUNNING and st.pid is not None:
         if not _signal(st.pid, signal.SIGTERM):
-            return EXIT_FAIL
+            return EXIT_FAIL, False
         # ldirectord returns at once; waiting lets Pacemaker and restart rely on "stopped"
         if not pidfile.wait_gone(st.pid, STOP_WAIT):
             _err(f"healthd: pid {st.pid} still running {STOP_WAIT:g}s after TERM")
-    return EXIT_OK
+            return EXIT_OK, False  # stop exits 0 here, as ldirectord's
+    return EXIT_OK, True
 
 
 def stop(ns: argparse.Namespace) -> int:
     """`stop`: TERM the daemon and wait (bounded) for it to exit; exit 0 unless TERM is refused."""
     inst = locate(ns)
-    return EXIT_FAIL if inst is None else _terminate(inst)
+    return EXIT_FAIL if inst is None else _terminate(inst)[0]
 
 
 def restart(ns: argparse.Namespace) -> int:
@@ -350,8 +352,11 @@ def restart(ns: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     inst, config = prepared
-    if _terminate(inst) != EXIT_OK:
-        return EXIT_FAIL  # the old daemon could not be told to stop: it is still running
+    if not _terminate(inst)[1]:
+        # the old daemon was not told to stop, or outlived STOP_WAIT: start would find it
+        # running and exit 0 with the old configuration still in force
+        _err(f"healthd: not restarted: the old daemon for {inst.path} is still running")
+        return EXIT_FAIL
     return _start(inst, config, ns.debug)
 
 

@@ -129,6 +129,29 @@ def test_stop_waits_for_the_process(piddir):
         assert proc.wait(timeout=1) == -15
 
 
+def test_restart_refuses_to_report_success_while_the_old_daemon_runs(piddir, capsys, monkeypatch):
+    # an old daemon that outlives STOP_WAIT: start would find it running and exit 0 with
+    # the old configuration in force, so restart says so and exits 1 instead
+    tmp, cfg = piddir
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    code += "print('ready', flush=True); time.sleep(30)"
+    argv = [sys.executable, "-X", "ldirectord-compatible", "-c", code]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == "ready\n"
+            (tmp / "ldirectord.web.cf.pid").write_text(f"{proc.pid}\n")
+            monkeypatch.setattr(verbs, "STOP_WAIT", 0.2)
+            assert cli.main(["-d", str(cfg), "restart"]) == 1  # -d: no re-exec for the marker
+            err = capsys.readouterr().err
+            assert f"healthd: pid {proc.pid} still running 0.2s after TERM\n" in err
+            assert err.endswith(f"not restarted: the old daemon for {cfg} is still running\n")
+            assert proc.poll() is None
+            assert cli.main([str(cfg), "stop"]) == 0  # stop keeps ldirectord's exit 0
+        finally:
+            proc.kill()
+
+
 @pytest.mark.parametrize(("verb", "sig"), [("stop", "SIGTERM"), ("reload", "SIGHUP")])
 def test_a_refused_signal_is_one_line_and_exit_1(piddir, capsys, monkeypatch, verb, sig):
     # a non-root user signalling root's daemon: EPERM, stated plainly, never a traceback
