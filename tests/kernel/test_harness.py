@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernel import vm
 from tests.kernel.image import Newc, load_order, parse_depends
 from tests.kernel.vm import _Console, _write_guest_files
 
@@ -205,3 +206,28 @@ def test_guest_command_keeps_odd_arguments_intact(tmp_path: Path) -> None:
     ).stdout
     assert json.loads(out) == [odd, "x $y"]
     assert "HEALTHD_VM_CHECKOUT=/tmp/ci/main\n" in (tmp_path / "vm.env").read_text()
+
+
+def test_guest_python_inside_a_checkout_under_the_guests_tmpfs_is_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vm, "HIDDEN", (tmp_path,))  # as /tmp is in the guest
+    checkout = tmp_path / "x" / "y"
+    python = checkout / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_bytes(b"")  # a copied interpreter: it resolves inside the checkout
+    assert vm.guest_python(checkout) == str(python)
+
+
+def test_guest_python_in_a_virtualenv_linked_under_the_guests_tmpfs_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vm, "HIDDEN", (tmp_path,))
+    elsewhere = tmp_path / "venv"
+    (elsewhere / "bin").mkdir(parents=True)
+    (elsewhere / "bin" / "python").symlink_to(sys.executable)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / ".venv").symlink_to(elsewhere)
+    with pytest.raises(vm.VMError, match=r"\.venv resolves to .*/venv, which the VM's tmpfs"):
+        vm.guest_python(checkout)

@@ -89,12 +89,20 @@ def _env_seconds(name: str, default: float) -> float:
 
 
 def guest_python(checkout: Path = CHECKOUT) -> str:
-    """Return the python the guest runs: the checkout's virtualenv, else this interpreter."""
-    venv = checkout / ".venv" / "bin" / "python"
-    chosen = venv if venv.exists() else Path(sys.executable)
-    real = chosen.resolve()
-    if any(real.is_relative_to(hidden) for hidden in HIDDEN):
-        raise VMError(f"{chosen} resolves to {real}, which the VM's tmpfs hides")
+    """Return the python the guest runs: the checkout's virtualenv, else this interpreter.
+
+    Raise VMError when the guest would not see it: the guest's tmpfs hides /tmp and /run,
+    except for the checkout, which it mounts at its own path wherever that is.
+    """
+    venv = checkout / ".venv"
+    python = venv / "bin" / "python"
+    chosen = python if python.exists() else Path(sys.executable)
+    # The virtualenv itself (its site-packages) may be a link to somewhere else.
+    for path in (venv, chosen) if chosen == python else (chosen,):
+        real = path.resolve()
+        hidden = any(real.is_relative_to(h) for h in HIDDEN)
+        if hidden and not real.is_relative_to(checkout.resolve()):
+            raise VMError(f"{path} resolves to {real}, which the VM's tmpfs hides")
     return str(chosen)
 
 
