@@ -12,20 +12,16 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from healthd import pidfile
+from tests.system._support import DEADLINE, healthd, wait_for
 
 pytestmark = pytest.mark.slow
-
-DEADLINE = 15.0  # seconds any awaited state may take (checkinterval is 1 s)
 
 
 class Backend:
@@ -64,20 +60,6 @@ def backend() -> Iterator[Backend]:
     b.close()
 
 
-@pytest.fixture
-def env(tmp_path) -> Iterator[dict[str, str]]:
-    with tempfile.TemporaryDirectory(prefix="hd") as rundir:  # short: socket paths are limited
-        e = dict(os.environ)
-        e.pop("NOTIFY_SOCKET", None)
-        e.update(HEALTHD_DRIVER="fake", HEALTHD_PIDDIR=str(tmp_path), HEALTHD_RUNDIR=rundir)
-        yield e
-        # a test that failed half-way must not leave its daemon behind
-        for path in tmp_path.glob("ldirectord.*.pid"):
-            pid = pidfile.read_pid(str(path))
-            if pid is not None and pidfile.is_instance(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
 def config_text(tmp_path: Path, ports: list[int], extra: str = "") -> str:
     reals = "".join(f"\treal=127.0.0.1:{p} masq\n" for p in ports)
     return (
@@ -85,31 +67,6 @@ def config_text(tmp_path: Path, ports: list[int], extra: str = "") -> str:
         f"virtual=192.0.2.10:80\n{reals}\tservice=http\n"
         '\trequest="ok.html"\n\treceive="ok"\n\tchecktimeout=1\n\tquiescent=yes\n' + extra
     )
-
-
-def healthd(
-    env: dict[str, str], *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "healthd", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-
-
-def wait_for(what: Callable[[], object], deadline: float = DEADLINE) -> object:
-    end = time.monotonic() + deadline
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError("state not reached before the deadline")
-        time.sleep(0.1)
 
 
 def reals(env: dict[str, str], cfg: Path) -> dict[str, dict[str, object]]:

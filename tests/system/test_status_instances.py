@@ -7,54 +7,14 @@ socket for the names and then each instance, and exits 0 only while every one ru
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from healthd import pidfile
+from tests.system._support import healthd, wait_for
 
 pytestmark = pytest.mark.slow
-
-DEADLINE = 15.0  # seconds a daemon may take to come up or go
-
-
-@pytest.fixture
-def env(tmp_path) -> Iterator[dict[str, str]]:
-    with tempfile.TemporaryDirectory(prefix="hd") as rundir:  # short: socket paths are limited
-        e = dict(os.environ)
-        e.pop("NOTIFY_SOCKET", None)
-        e.update(HEALTHD_DRIVER="fake", HEALTHD_PIDDIR=str(tmp_path), HEALTHD_RUNDIR=rundir)
-        yield e
-        for path in tmp_path.glob("ldirectord.*.pid"):  # a failed test leaves no daemon
-            pid = pidfile.read_pid(str(path))
-            if pid is not None and pidfile.is_instance(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-def healthd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "healthd", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-
-
-def wait_for(what: Callable[[], object]) -> None:
-    end = time.monotonic() + DEADLINE
-    while not what():
-        if time.monotonic() > end:
-            raise AssertionError("state not reached before the deadline")
-        time.sleep(0.1)
 
 
 def write(tmp_path: Path, name: str, *execute: Path) -> Path:
