@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from ipaddress import ip_address
 from typing import Any, ClassVar
 
@@ -124,3 +125,12 @@ class Harness:
 
 def events(captured: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [e for e in captured if e["event"] == name]
+
+
+async def until(predicate: Callable[[], object]) -> None:
+    """Wait until predicate() holds, polling every 10 ms; fail after about 2 s."""
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")

@@ -23,6 +23,7 @@ from healthd.errors import ConfigErrors, Diagnostic
 from healthd.location import Location
 from healthd.model import Config
 from healthd.sdnotify import Notifier
+from tests.component.support import until
 
 
 class StubEngine:
@@ -93,14 +94,6 @@ def _messages(s: socket.socket) -> list[str]:
             return out
 
 
-async def _until(predicate) -> None:
-    for _ in range(200):  # at most about 2 s
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 def _exists(path: str) -> bool:
     return os.path.exists(path)
 
@@ -108,7 +101,7 @@ def _exists(path: str) -> bool:
 async def _started(d: Daemon) -> asyncio.Task[int]:
     """Run the daemon in a task and return it once the daemon reports ready."""
     task = asyncio.create_task(d.run())
-    await _until(lambda: d.snapshot()["daemon"]["ready"])
+    await until(lambda: d.snapshot()["daemon"]["ready"])
     return task
 
 
@@ -133,7 +126,7 @@ async def test_ready_reload_stop_notifications(tmp_path, notify_socket):
     d, _ = _daemon(cfg, path)
     task = await _started(d)
     d.request(Request.RELOAD)
-    await _until(lambda: d.reloads == 1)
+    await until(lambda: d.reloads == 1)
     d.request(Request.STOP)
     assert await task == 0
     msgs = "".join(_messages(s))
@@ -174,7 +167,7 @@ async def test_autoreload_on_change(tmp_path):
     d, _ = _daemon(cfg)
     task = await _started(d)
     cfg.write_text("autoreload, changed\n")
-    await _until(lambda: d.reloads == 1)
+    await until(lambda: d.reloads == 1)
     # an unchanged file is not reloaded again
     await asyncio.sleep(0.2)
     assert d.reloads == 1
@@ -224,7 +217,7 @@ async def test_signals_hup_and_term(tmp_path):
     d, _ = _daemon(cfg)
     task = await _started(d)
     os.kill(os.getpid(), signal.SIGHUP)
-    await _until(lambda: d.reloads == 1)
+    await until(lambda: d.reloads == 1)
     os.kill(os.getpid(), signal.SIGTERM)
     assert await task == 0
     assert d.engine.calls[-1] == "shutdown"  # type: ignore[attr-defined]
@@ -317,7 +310,7 @@ async def test_execute_instances_follow_the_daemon(tmp_path, monkeypatch):
 
     d = Daemon(load(str(cfg)), driver=object(), engine_factory=StubEngine, loader=load)  # type: ignore[arg-type]
     task = asyncio.create_task(d.run())
-    await _until(lambda: len(ran) == 2)
+    await until(lambda: len(ran) == 2)
     assert ran == [("a.cf", "start"), ("b.cf", "start")]
     assert await d.reload() is True
     assert ran[2:] == [("a.cf", "stop"), ("b.cf", "reload"), ("b.cf", "start"), ("c.cf", "start")]
@@ -378,7 +371,7 @@ async def test_usr1_logs_the_status_view(tmp_path):
     task = await _started(d)
     with capture_logs() as logs:
         os.kill(os.getpid(), signal.SIGUSR1)
-        await _until(lambda: any(e["event"] == "daemon.status_dumped" for e in logs))
+        await until(lambda: any(e["event"] == "daemon.status_dumped" for e in logs))
     dumped = next(e for e in logs if e["event"] == "daemon.status_dumped")
     assert dumped["snapshot"]["virtuals"] == [{"name": "tcp/192.0.2.10:80", "reals": 0}]
     d.request(Request.STOP)

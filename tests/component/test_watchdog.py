@@ -22,7 +22,15 @@ from healthd.ipvs.fake import FakeDriver
 from healthd.model import CheckSpec, CheckType, Config
 from healthd.sdnotify import Notifier
 from healthd.watchdog import Progress
-from tests.component.support import Harness, Script, config, real, stub_factory, virtual
+from tests.component.support import (
+    Harness,
+    Script,
+    config,
+    real,
+    stub_factory,
+    until,
+    virtual,
+)
 
 WATCHDOG_USEC = 100_000  # pings every 50 ms; the bound without checks is 100 ms
 
@@ -62,14 +70,6 @@ async def notify() -> AsyncIterator[Inbox]:
 
 def notifier(inbox: Inbox) -> Notifier:
     return Notifier(inbox.sock.getsockname(), WATCHDOG_USEC)
-
-
-async def until(predicate) -> None:
-    for _ in range(100):  # at most about 1 s
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 class CountingEngine:
