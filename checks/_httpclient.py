@@ -20,6 +20,7 @@ from typing import Final, cast
 from yarl import URL
 
 from checks._exchange import Exchange
+from checks.base import host_text
 
 MAX_HEAD: Final = 64 * 1024  # bytes of status line + headers accepted
 _NO_BODY: Final = frozenset({204, 304})
@@ -254,8 +255,7 @@ def _literal_family(host: str) -> int | None:
 
 def host_header(url: URL) -> str:
     """Return the Host header for a URL: the host, bracketed if IPv6, and a non-default port."""
-    host = url.raw_host or ""
-    host = f"[{host}]" if ":" in host else host
+    host = host_text(url.raw_host or "")
     return host if url.is_default_port() else f"{host}:{url.port}"
 
 
@@ -361,8 +361,7 @@ async def _tunnel(
     conn: _Connection, url: URL, context: ssl.SSLContext, name: str | None, limit: int
 ) -> None:
     """Open a CONNECT tunnel to url's host:port through the proxy, then start TLS in it."""
-    host = url.raw_host or ""
-    authority = f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
+    authority = f"{host_text(url.raw_host or '')}:{url.port}"
     await conn.send(_request("CONNECT", authority, {"Host": authority}))
     framer = _Framer(True, limit)
     await conn.until(framer.complete)

@@ -225,6 +225,23 @@ async def test_a_refused_tunnel_is_a_protocol_error(host, serve) -> None:
             )
 
 
+async def test_a_tunnel_to_an_ipv6_literal_brackets_the_authority(host, serve) -> None:
+    # the proxy refuses, so nothing goes past the loopback proxy
+    proxy = ConnectProxy(host, 9, status=b"403 Forbidden")
+    proxy_port = await serve(proxy)
+    with pytest.raises(ProtocolError, match="403 Forbidden"):
+        async with asyncio.timeout(2):
+            await fetch(
+                "GET",
+                URL("https://[2001:db8::5]:8443/"),
+                headers={},
+                limit=100,
+                proxy=_url(host, proxy_port, "/"),
+            )
+    assert proxy.heads[0].startswith(b"CONNECT [2001:db8::5]:8443 HTTP/1.1\r\n")
+    assert b"\r\nHost: [2001:db8::5]:8443\r\n" in proxy.heads[0]
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1"])  # the server must be where localhost points
 async def test_a_name_is_looked_up_and_served_the_same(host, serve) -> None:
     # names take the transport path (address literals a bare socket): both must agree
