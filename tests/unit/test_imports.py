@@ -2,10 +2,11 @@
 
 - checks/ never imports healthd (it is a standalone library).
 - Only healthd/ipvs/netlink.py imports pyroute2.
-- The pure core (model, health, reconcile, config lexer/parser/build, ipvs.types) imports no
-  asyncio, aiohttp or pyroute2, not even through the first-party modules it imports.
-- aiohttp is imported only by checks/http.py, healthd/daemon.py (which owns the session) and
-  the demo's local backends (healthd/demo/). The checks' request path, checks/_httpclient.py,
+- The pure core (model, health, reconcile, the engine's state, config lexer/parser/build,
+  ipvs.types) imports no asyncio, aiohttp or pyroute2, not even through the first-party
+  modules it imports.
+- aiohttp is imported only by checks/http.py (which owns the shared session; the daemon
+  closes it through checks.http.aclose) and the demo's local backends (healthd/demo/). The checks' request path, checks/_httpclient.py,
   imports none: CPU per check is a stated target and aiohttp costs about twice as much.
 Imports under `if TYPE_CHECKING:` are annotations only and do not count.
 """
@@ -25,13 +26,14 @@ PURE = [
     "healthd.model",
     "healthd.health",
     "healthd.reconcile",
+    "healthd.state",
     "healthd.config.lexer",
     "healthd.config.parser",
     "healthd.config.build",
     "healthd.ipvs.types",
 ]
 IO_LIBRARIES = {"asyncio", "aiohttp", "pyroute2"}
-AIOHTTP_USERS = {"checks.http", "healthd.daemon"}
+AIOHTTP_USERS = {"checks.http"}
 AIOHTTP_PACKAGES = ("healthd.demo",)
 
 
