@@ -6,8 +6,9 @@
   ipvs.types) imports no asyncio, aiohttp or pyroute2, not even through the first-party
   modules it imports.
 - aiohttp is imported only by checks/http.py (which owns the shared session; the daemon
-  closes it through checks.http.aclose) and the demo's local backends (healthd/demo/). The checks' request path, checks/_httpclient.py,
-  imports none: CPU per check is a stated target and aiohttp costs about twice as much.
+  closes it through checks.http.aclose) and the demo's local backends (healthd/demo/). The
+  checks' request path, checks/_httpclient.py, imports none: CPU per check is a stated
+  target and aiohttp costs about twice as much.
 Imports under `if TYPE_CHECKING:` are annotations only and do not count.
 """
 
