@@ -1,7 +1,7 @@
 """`status` of a daemon with execute= instances: real daemons on the in-memory table.
 
 The parent starts its instances itself once it is up; status asks the parent's control
-socket for the names and then each instance, and exits 0 only while every one runs.
+socket for the names and then each instance; its exit code is the parent's alone.
 """
 
 from __future__ import annotations
