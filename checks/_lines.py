@@ -8,13 +8,11 @@ SessionCheck and LoginCheck are the common shape of a check that is one such ses
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import ClassVar, Self
 
 from checks._util import TLSSettings, classify
-from checks._util import compile_receive as compile_receive
 from checks.base import CheckContext, Reason, Result, Stopwatch, Target
 
 # Reason tokens this module reports (see checks.base.Reason).
@@ -116,16 +114,6 @@ def shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def tls_settings(options: Mapping[str, str]) -> TLSSettings:
-    """Return the TLS settings of a TLS service (no certificate verification by default)."""
-    return TLSSettings.from_options(options)
-
-
-def local_hostname() -> str:
-    """Return this host's name, as ldirectord uses it in protocol defaults."""
-    return socket.gethostname()
-
-
 Session = Callable[[LineStream], Awaitable[str]]
 
 
@@ -194,7 +182,7 @@ class SessionCheck:
 
     @classmethod
     def _tls(cls, options: Mapping[str, str]) -> TLSSettings | None:
-        return tls_settings(options) if cls.implicit_tls else None
+        return TLSSettings.from_options(options) if cls.implicit_tls else None
 
     async def check(self, target: Target) -> Result:
         """Connect, run the session within the timeout and return its Result."""

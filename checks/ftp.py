@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import ClassVar, Self
 
 from checks import _lines
+from checks._util import compile_receive
 from checks.base import CheckContext, Result, Target
 
 _PASV = re.compile(r"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)")
@@ -42,7 +43,7 @@ class FTPCheck:
             options.get("login", ""),
             options.get("passwd", ""),
             "" if path == "/" else path,
-            _lines.compile_receive(options),
+            compile_receive(options),
         )
 
     async def check(self, target: Target) -> Result:

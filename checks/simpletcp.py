@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import ClassVar, Self
 
 from checks import _lines
+from checks._util import compile_receive
 from checks.base import CheckContext, Result, Target
 
 
@@ -38,7 +39,7 @@ class SimpleTCPCheck:
     @classmethod
     def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
         request = unescape(options.get("request", ""))
-        return cls(ctx.timeout, request, _lines.compile_receive(options))
+        return cls(ctx.timeout, request, compile_receive(options))
 
     async def check(self, target: Target) -> Result:
         if target.protocol == "udp":

@@ -7,6 +7,7 @@ Accept); healthd names the real transport in Via and skips provisional 1xx answe
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Mapping
 from typing import ClassVar, Self
 
@@ -55,7 +56,7 @@ class SIPCheck:
     @classmethod
     def from_options(cls, options: Mapping[str, str], ctx: CheckContext) -> Self:
         # ldirectord: login defaults to ldirectord@<hostname> (the config fills it in)
-        login = options.get("login", "") or f"ldirectord@{_lines.local_hostname()}"
+        login = options.get("login", "") or f"ldirectord@{socket.gethostname()}"
         return cls(ctx.timeout, login)
 
     async def check(self, target: Target) -> Result:
