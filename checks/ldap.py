@@ -8,13 +8,14 @@ negotiate timeout, under an asyncio deadline of the same length. Needs ldap3 (th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import re
 import ssl
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import ClassVar, Final, Self
 
 from checks._util import TLSSettings, compile_receive
 from checks.base import CheckContext, CheckOptionError, Reason, Result, Target, timed
@@ -25,6 +26,12 @@ with warnings.catch_warnings():
     import ldap3
     from ldap3.core.exceptions import LDAPException
     from ldap3.utils.dn import parse_dn
+
+# ldap3 blocks, so each exchange runs in a thread; and a thread whose server hangs stays busy
+# past the check's timeout until ldap3's own socket timeouts end it. Those threads come from
+# this pool, not from the event loop's default executor, which name lookups (getaddrinfo),
+# config reloads and other daemon work share: hung LDAP servers must not stall them.
+_POOL: Final = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="ldap")
 
 # Substrings of ldap3's socket error texts (it keeps no errno) and the reasons they mean.
 _SOCKET_ERRORS = (
@@ -75,8 +82,9 @@ class LDAPCheck:
         sw = timed()
         try:
             async with asyncio.timeout(self.timeout):
-                reason, detail = await asyncio.to_thread(
-                    self._exchange, str(target.address), target.port
+                loop = asyncio.get_running_loop()
+                reason, detail = await loop.run_in_executor(
+                    _POOL, self._exchange, str(target.address), target.port
                 )
         except TimeoutError:
             return sw.down(Reason.TIMEOUT, f"no answer within {self.timeout:g}s")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import sys
 from collections.abc import Iterator
 
@@ -154,3 +156,24 @@ def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "ldap3", None)
     with pytest.raises(CheckLoadError, match="'ldap3'"):
         checks.load("ldap")
+
+
+class _CountingExecutor(concurrent.futures.ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+async def test_a_hung_server_does_not_hold_the_default_executor(
+    silent_port: int, host: str
+) -> None:
+    # the loop's default executor also runs getaddrinfo and reloads: ldap keeps off it
+    counting = _CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(counting)
+    result = await LDAPCheck.from_options({}, ctx(0.2)).check(make_target(host, silent_port))
+    assert (result.status, result.reason) == (Status.DOWN, "timeout")
+    assert counting.submitted == 0
