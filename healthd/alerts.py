@@ -19,6 +19,7 @@ from typing import Final
 from checks.base import Result, host_text
 from healthd import logs
 from healthd.clock import Clock, SystemClock
+from healthd.hooks import run_command
 from healthd.model import AlertStatus, Config, Proto, Real, Virtual
 
 log = logs.get_logger("healthd.alerts")
@@ -283,26 +284,13 @@ class EmailAlerts:
             raise DeliveryError(f"recipients refused: {', '.join(sorted(refused))}")
 
     async def _sendmail(self, message: str) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            self.sendmail,
-            "-t",
-            "-oi",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+        # a hook run: own session, killed with its group at the timeout, stderr's first line
+        result = await run_command(
+            [self.sendmail, "-t", "-oi"], limit=SEND_TIMEOUT, stdin=message.encode()
         )
-        try:
-            _, err = await proc.communicate(message.encode())
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        if proc.returncode != 0:
-            first = err.decode("utf-8", "replace").strip().splitlines()[:1]
-            raise DeliveryError(
-                f"exit status {proc.returncode}" + (f": {first[0]}" if first else "")
-            )
+        if not result.ok:
+            where = f"{self.sendmail}: " if result.reason == "exec_failed" else ""
+            raise DeliveryError(where + result.detail)
 
 
 class DeliveryError(Exception):

@@ -87,8 +87,13 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-async def run_command(argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> HookResult:
+async def run_command(
+    argv: Sequence[str], *, limit: float = HOOK_TIMEOUT, stdin: bytes | None = None
+) -> HookResult:
     """Run argv in its own session under a timeout and report how it ended; never raises.
+
+    `stdin` is written to the command's standard input, which is then closed (default:
+    /dev/null).
 
     Its end is the command's own exit, as with ldirectord's system(): a service it started
     in the background may hold its stderr open for ever, and is neither waited for nor
@@ -104,7 +109,7 @@ async def run_command(argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> Ho
     try:
         proc = await asyncio.create_subprocess_exec(
             *args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=write_end,
             start_new_session=True,
@@ -120,6 +125,8 @@ async def run_command(argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> Ho
     drain.add_done_callback(_draining.discard)
     try:
         async with asyncio.timeout(limit):
+            if stdin is not None:
+                await _feed(proc, stdin)
             await proc.wait()
     except TimeoutError:
         await _reap(proc)
@@ -137,6 +144,15 @@ async def run_command(argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> Ho
     ended = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
     first = _first_line(bytes(err))
     return HookResult(args, code, "exit_status", f"{ended}: {first}" if first else ended)
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    """Write data to the command's stdin and close it; a command that does not read is no error."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+    proc.stdin.close()
 
 
 _draining: set[asyncio.Task[None]] = set()  # drains outliving their command, kept referenced

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from ipaddress import ip_address
@@ -182,6 +184,34 @@ async def test_sendmail_failure_is_logged_not_raised(tmp_path: Path, logs_captur
     failed = [e for e in logs_captured if e["event"] == "hook.failed"]
     assert failed[0]["detail"] == "sendmail: exit status 67: no such user"
     assert alerts.sent == 0
+
+
+async def test_sendmail_that_leaves_a_background_child_is_done_when_it_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an MTA may fork its delivery and keep stderr open: the mail is sent when sendmail exits
+    import healthd.alerts
+
+    monkeypatch.setattr(healthd.alerts, "SEND_TIMEOUT", 5.0)
+    pidfile = tmp_path / "child.pid"
+    script = tmp_path / "sendmail"
+    script.write_text(f"#!/bin/sh\nsleep 30 &\necho $! > {pidfile}\ncat > {tmp_path}/message\n")
+    script.chmod(0o755)
+    alerts = make_alerts(tmp_path)
+    await alerts.on_fallback(virtual(), True)
+    try:
+        assert await alerts.deliver(alerts.queue.get_nowait())
+    finally:
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert "Subject: [web] Added fallback server" in (tmp_path / "message").read_text()
+
+
+async def test_missing_sendmail_names_the_path(logs_captured: list) -> None:
+    alerts = make_alerts()
+    await alerts.on_fallback(virtual(), True)
+    assert not await alerts.deliver(alerts.queue.get_nowait())
+    failed = [e for e in logs_captured if e["event"] == "hook.failed"]
+    assert failed[0]["detail"] == "sendmail: /nonexistent/sendmail: No such file or directory"
 
 
 async def test_unreachable_smtp_is_logged_not_raised(logs_captured: list) -> None:

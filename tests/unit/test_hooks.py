@@ -107,6 +107,17 @@ async def test_hooks_see_no_stdin_and_run_in_their_own_session(tmp_path):
     assert sid != os.getsid(0)
 
 
+async def test_stdin_bytes_reach_the_command_and_a_command_that_ignores_them_is_fine(tmp_path):
+    out = tmp_path / "out"
+    fed = await hooks.run_command([str(script(tmp_path, f"cat > {out}\n"))], stdin=b"a\nb\n")
+    assert fed.ok
+    assert out.read_bytes() == b"a\nb\n"
+    ignored = await hooks.run_command(
+        [str(script(tmp_path, "exit 5\n", "b.sh"))], stdin=b"x" * 2**20
+    )
+    assert (ignored.reason, ignored.returncode) == ("exit_status", 5)  # no broken-pipe error
+
+
 async def test_run_hook_logs_success_and_failure(tmp_path):
     with capture_logs() as captured:
         await hooks.run_hook("fallbackcommand", [str(script(tmp_path, "exit 0\n"))])
