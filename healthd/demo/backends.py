@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from healthd.errors import HealthdError
+
 
 @dataclass
 class Backend:
@@ -40,8 +42,14 @@ class Backend:
         app.router.add_get("/ok.html", self._ok)
         app.router.add_get("/", self._index)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.address, 0))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.address, 0))
+        except OSError as exc:
+            sock.close()
+            raise HealthdError(
+                f"cannot start the demo's real server on {self.address}: {exc.strerror or exc}"
+            ) from exc
         self.port = sock.getsockname()[1]
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

@@ -40,6 +40,25 @@ def test_render_like_ipvsadm():
     ]
 
 
+def test_a_real_server_that_cannot_bind_is_one_line_and_exit_1():
+    # 192.0.2.1 is on no interface here: bind fails (EADDRNOTAVAIL), nothing is sent; a
+    # subprocess, so the demo's logging set-up stays out of this test process
+    code = (
+        "import sys; from healthd.demo import scenario; "
+        "scenario.ADDRESSES = ['127.0.0.2', '192.0.2.1']; from healthd import cli; "
+        "sys.exit(cli.main(['demo', '--fake', '--duration', '1']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == (
+        "healthd demo: cannot start the demo's real server on 192.0.2.1: "
+        "Cannot assign requested address\n"
+    )
+    assert "real servers:" not in proc.stdout  # it stopped before the story began
+
+
 @pytest.mark.slow
 def test_demo_shows_failure_and_recovery():
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
