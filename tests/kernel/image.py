@@ -50,12 +50,15 @@ class Kernel:
 
 
 def cache_dir() -> Path:
-    """Return the directory that holds kernels and initramfs images between runs."""
+    """Return the directory that holds kernels and initramfs images between runs.
+
+    Always absolute: the guest mounts the kernel's modules from the same path.
+    """
     explicit = os.environ.get("HEALTHD_VM_CACHE")
     if explicit:
-        return Path(explicit)
+        return Path(explicit).absolute()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "healthd"
+    return Path(base).absolute() / "healthd"
 
 
 def _run(argv: Sequence[str], cwd: Path | None = None) -> str:

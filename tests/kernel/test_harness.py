@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernel import vm
-from tests.kernel.image import Newc, load_order, parse_depends
+from tests.kernel.image import Newc, cache_dir, load_order, parse_depends
 from tests.kernel.vm import _Console, _write_guest_files
 
 GUEST_TESTS = """
@@ -231,3 +231,15 @@ def test_guest_python_in_a_virtualenv_linked_under_the_guests_tmpfs_is_refused(
     (checkout / ".venv").symlink_to(elsewhere)
     with pytest.raises(vm.VMError, match=r"\.venv resolves to .*/venv, which the VM's tmpfs"):
         vm.guest_python(checkout)
+
+
+def test_a_relative_cache_directory_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEALTHD_VM_CACHE", "rel/cache")
+    here = Path.cwd()  # tmp_path, as the operating system spells it
+    assert cache_dir() == here / "rel" / "cache"
+    monkeypatch.delenv("HEALTHD_VM_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "xdg")
+    assert cache_dir() == here / "xdg" / "healthd"
