@@ -262,14 +262,15 @@ class EmailAlerts:
         sender = self.config.emailalertfrom or (self.sender if mail.smtp else None)
         message = mail.render(sender)
         try:
-            async with asyncio.timeout(SEND_TIMEOUT):
-                if mail.smtp:
+            if mail.smtp:
+                async with asyncio.timeout(SEND_TIMEOUT):
                     await asyncio.to_thread(self._smtp_send, mail, message)
-                else:
-                    await self._sendmail(message)
+            else:
+                await self._sendmail(message)  # bounded by run_command, which kills at the end
         except (OSError, smtplib.SMTPException, DeliveryError) as exc:
             how = "SMTP" if mail.smtp else "sendmail"
-            log.warning(logs.HOOK_FAILED, hook="emailalert", detail=f"{how}: {exc}")
+            why = str(exc) or f"no answer within {SEND_TIMEOUT:g}s"  # a TimeoutError is blank
+            log.warning(logs.HOOK_FAILED, hook="emailalert", detail=f"{how}: {why}")
             return False
         self.sent += 1
         return True

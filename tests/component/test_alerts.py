@@ -206,6 +206,27 @@ async def test_sendmail_that_leaves_a_background_child_is_done_when_it_exits(
     assert "Subject: [web] Added fallback server" in (tmp_path / "message").read_text()
 
 
+async def test_a_hung_delivery_is_cut_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_port_v4: int, logs_captured: list
+) -> None:
+    import healthd.alerts
+
+    monkeypatch.setattr(healthd.alerts, "SEND_TIMEOUT", 0.2)
+    script = tmp_path / "sendmail"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    by_sendmail = make_alerts(tmp_path)
+    await by_sendmail.on_fallback(virtual(), True)
+    assert not await by_sendmail.deliver(by_sendmail.queue.get_nowait())
+    by_smtp = make_alerts(smtp_port=silent_port_v4)  # accepts and never greets
+    await by_smtp.on_fallback(virtual(smtp="127.0.0.1"), True)
+    assert not await by_smtp.deliver(by_smtp.queue.get_nowait())
+    details = [e["detail"] for e in logs_captured if e["event"] == "hook.failed"]
+    assert details[0] == "sendmail: killed after 0.2s"
+    assert details[1].startswith("SMTP: ")
+    assert details[1] != "SMTP: "
+
+
 async def test_missing_sendmail_names_the_path(logs_captured: list) -> None:
     alerts = make_alerts()
     await alerts.on_fallback(virtual(), True)
