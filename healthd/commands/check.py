@@ -77,13 +77,13 @@ def select(config: Config, virtual: str | None, real: str | None) -> list[tuple[
     """Return the (virtual, real) pairs the arguments name; raise UsageError if none."""
     try:
         virtuals = [v for v in config.virtuals if virtual is None or match_virtual(virtual, v)]
-        if not virtuals:
-            raise UsageError(f"no virtual service matches {virtual!r}")
         pairs = [(v, r) for v in virtuals for r in v.reals if real is None or match_real(real, r)]
-    except ValueError as exc:
-        if isinstance(exc, UsageError):
-            raise
+    except UsageError:
+        raise
+    except ValueError as exc:  # ip_address() on something that is no address
         raise UsageError(f"not an address: {exc}") from exc
+    if not virtuals:
+        raise UsageError(f"no virtual service matches {virtual!r}")
     if not pairs:
         raise UsageError(f"no real server matches {real!r}" if real else "no real servers")
     return pairs
