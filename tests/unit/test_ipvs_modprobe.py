@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from healthd.errors import DriverError
+from healthd.ipvs import netlink
 
 pytestmark = pytest.mark.skipif(
     os.path.exists("/proc/net/ip_vs"), reason="IPVS is available here, so nothing is loaded"
@@ -31,7 +32,6 @@ def _fake_modprobe(bin_dir: Path, record: Path, status: int) -> None:
 async def test_missing_ipvs_tries_modprobe_once_then_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, status: int
 ) -> None:
-    netlink = pytest.importorskip("healthd.ipvs.netlink")
     record = tmp_path / "modprobe.args"
     _fake_modprobe(tmp_path, record, status)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")

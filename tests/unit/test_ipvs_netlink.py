@@ -14,9 +14,12 @@ import struct
 from ipaddress import ip_address
 
 import pytest
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.generic import ipvs as genl
 
 from healthd.errors import DriverError
 from healthd.ipvs import _wire as w
+from healthd.ipvs import netlink
 from healthd.ipvs.driver import IPVSDriver
 from healthd.ipvs.types import (
     AddDest,
@@ -34,11 +37,7 @@ from healthd.ipvs.types import (
     ServiceKey,
 )
 
-netlink = pytest.importorskip("healthd.ipvs.netlink")
-genl = pytest.importorskip("pyroute2.netlink.generic.ipvs")
-NetlinkError = pytest.importorskip("pyroute2.netlink.exceptions").NetlinkError
-
-_: IPVSDriver = netlink.NetlinkDriver()  # mypy: NetlinkDriver satisfies the protocol
+_: IPVSDriver = netlink.NetlinkDriver()  # typed as the protocol (mypy itself skips tests/)
 
 V4 = ServiceKey(Protocol.TCP, ip_address("192.0.2.10"), 80)
 V6 = ServiceKey(Protocol.UDP, ip_address("2001:db8::10"), 53)
