@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from healthd.ipvs.types import Method, Table
+from checks.base import host_text
+from healthd.ipvs.types import Method, Protocol, Table
 
 _FORWARD = {Method.MASQ: "Masq", Method.ROUTE: "Route", Method.TUNNEL: "Tunnel"}
 
@@ -15,7 +16,11 @@ def render(table: Table) -> str:
     ]
     for key, entry in table.services.items():
         service = entry.service
-        name = f"FWM  {key.fwmark}" if key.fwmark else f"{str(key.proto).upper():<4} {str(key)[4:]}"
+        if key.proto is Protocol.FWM:
+            name = f"FWM  {key.fwmark}"
+        else:
+            assert key.address is not None
+            name = f"{str(key.proto).upper():<4} {host_text(key.address)}:{key.port}"
         head = f"{name} {service.scheduler}"
         if service.persistent is not None:
             head += f" persistent {service.persistent}"

@@ -59,6 +59,20 @@ def test_a_real_server_that_cannot_bind_is_one_line_and_exit_1():
     assert "real servers:" not in proc.stdout  # it stopped before the story began
 
 
+def test_render_names_each_protocol_and_brackets_ipv6():
+    keys = [
+        ServiceKey(Protocol.SCTP, ip_address("127.0.0.100"), 8080),
+        ServiceKey(Protocol.UDP, ip_address("2001:db8::1"), 53),
+        ServiceKey(Protocol.FWM, None, 0, fwmark=7),
+    ]
+    table = Table({k: ServiceEntry(Service(k), {}) for k in keys})
+    assert render(table).splitlines()[2:] == [
+        "SCTP 127.0.0.100:8080 wrr",
+        "UDP  [2001:db8::1]:53 wrr",
+        "FWM  7 wrr",
+    ]
+
+
 @pytest.mark.slow
 def test_demo_shows_failure_and_recovery():
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
