@@ -290,7 +290,11 @@ async def test_unknown_netns_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.skipif(os.path.exists("/proc/net/ip_vs"), reason="IPVS is available here")
-async def test_missing_ipvs_is_one_clear_line():
+async def test_missing_ipvs_is_one_clear_line(tmp_path, monkeypatch):
+    # a modprobe that fails: the test never loads a kernel module on the machine running it
+    (tmp_path / "modprobe").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "modprobe").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     driver = netlink.NetlinkDriver()
     with pytest.raises(DriverError) as info:
         await driver.dump()
