@@ -15,6 +15,7 @@ import ctypes
 import errno
 import os
 import socket
+import struct
 import threading
 from typing import Final
 
@@ -247,6 +248,11 @@ class NetlinkDriver:
                 raise error(None, exc.code) from None
             except OSError as exc:
                 raise error(None, exc.errno or errno.EIO) from None
+            except (struct.error, ValueError, LookupError) as exc:
+                # a reply we cannot read is a kernel error like any other: logged, retried
+                self._drop()
+                text = f"unreadable IPVS reply from the kernel: {exc!r}"
+                raise error(None, errno.EBADMSG, text) from None
 
     async def _entries(self) -> dict[ServiceKey, ServiceEntry]:
         # kernel: one dump at a time per netlink socket (a second one gets EBUSY), so the

@@ -327,3 +327,18 @@ async def test_a_lost_reply_is_a_timeout_error_and_the_next_request_gets_a_fresh
     assert kernel.recv(4096)  # the request was sent
     assert driver._sock is None  # dropped: a late answer can never be read as another's
     await driver.aclose()
+
+
+async def test_an_unreadable_dump_reply_is_a_driver_error_not_a_crash(pair):
+    chan, kernel = pair
+    chan.family = 0x21
+    driver = netlink.NetlinkDriver(reply_timeout=1.0)
+    driver._chan = chan
+    # a service message whose nested attribute claims more bytes than it has
+    truncated = struct.pack("=BBH", 1, 1, 0) + struct.pack("=HH", 200, w.ATTR_SERVICE | 0x8000)
+    kernel.send(_nlmsg(0x21, 1, truncated, w.NLM_F_MULTI) + _nlmsg(w.NLMSG_DONE, 1, bytes(4)))
+    with pytest.raises(DriverError) as info:
+        await driver.dump()
+    assert info.value.errno == errno.EBADMSG
+    assert "\n" not in str(info.value)
+    await driver.aclose()
