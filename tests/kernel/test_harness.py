@@ -243,3 +243,15 @@ def test_a_relative_cache_directory_is_made_absolute(
     monkeypatch.delenv("HEALTHD_VM_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", "xdg")
     assert cache_dir() == here / "xdg" / "healthd"
+
+
+def test_an_unwritable_kernel_cache_is_a_vm_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("HEALTHD_VM_CACHE", str(blocker / "cache"))  # under a file
+    monkeypatch.setenv("HEALTHD_VM_KERNEL", "6.1.0-0-amd64")  # no apt-cache lookup
+    monkeypatch.setattr(vm, "_check_tools", lambda: None)  # qemu is not what is tested
+    with pytest.raises(vm.VMError, match=r"cannot prepare the VM's kernel in .*/file/cache: "):
+        vm.run(["true"], console_log=tmp_path / "console.log")

@@ -248,8 +248,11 @@ def run(
     console goes to CONSOLE_LOG (a new file under the cache when None).
     """
     _check_tools()
-    kernel = ensure_kernel(kernel_version())
-    initrd = ensure_initramfs(kernel)
+    try:
+        kernel = ensure_kernel(kernel_version())
+        initrd = ensure_initramfs(kernel)
+    except OSError as exc:  # a full disk, an unwritable cache
+        raise VMError(f"cannot prepare the VM's kernel in {cache_dir()}: {exc}") from exc
     log_path = console_log or new_console_log()
     with tempfile.TemporaryDirectory(prefix="healthd-vm-") as scratch:
         shared = results or Path(scratch)
