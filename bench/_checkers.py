@@ -2,7 +2,9 @@
 
 `healthd`: the real Engine with a FakeDriver on a generated ldirectord.cf (HTTP negotiate,
 checkinterval=1). `floor`: a minimal stdlib asyncio loop sending a raw HTTP/1.0 GET to each
-real once per second. Both pin themselves to one core, warm up, then measure one window: CPU
+real once per second. `check-loop` (by hand only, not in checks_bench.py): the floor's loop
+calling healthd's HTTPCheck directly, which separates the check's own cost from the scheduler's
+and the engine's. Each pins itself to one core, warms up, then measures one window: CPU
 (getrusage deltas), checks counted, peak RSS, and the detection of reals made to fail at known
 instants. Prints one JSON line on stdout. Usage: see bench/checks_bench.py.
 """
