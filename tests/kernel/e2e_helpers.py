@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from checks.base import host_text
-from tests.kernel.netns import Lab, Netns
+from tests.kernel.netns import Lab, Netns, add_address
 
 VIP = "203.0.113.10"
 VPORT = 80
@@ -271,14 +271,8 @@ def _attach(
     here, there = f"e2e{index}d", f"e2e{index}s"
     director.ip("link", "add", here, "type", "veth", "peer", there, "netns", ns.name)
     director.ip("link", "set", here, "master", "br0", "up")
-    ns.ip("addr", "add", f"{address}/{addressing.prefix}", "dev", there, *_nodad(addressing))
-    ns.ip("link", "set", there, "up")
+    add_address(ns, there, f"{address}/{addressing.prefix}")
     ns.ip(f"-{addressing.version}", "route", "add", "default", "via", addressing.gateway)
-
-
-def _nodad(addressing: Addressing) -> list[str]:
-    # an IPv6 address is usable at once instead of after duplicate address detection
-    return ["nodad"] if addressing.version == 6 else []
 
 
 def build(state: Path, addressing: Addressing = IPV4, *, prefix: str = "e2e") -> Topology:
@@ -300,8 +294,7 @@ def build(state: Path, addressing: Addressing = IPV4, *, prefix: str = "e2e") ->
         forwarding = "net.ipv4.ip_forward" if a.version == 4 else "net.ipv6.conf.all.forwarding"
         director.run(["sysctl", "-qw", f"{forwarding}=1"])
         director.ip("link", "add", "br0", "type", "bridge")
-        director.ip("addr", "add", f"{a.gateway}/{a.prefix}", "dev", "br0", *_nodad(a))
-        director.ip("link", "set", "br0", "up")
+        add_address(director, "br0", f"{a.gateway}/{a.prefix}")
         topo = Topology(lab, state, director, client, addressing=a)
         names = [(f"r{i}", address) for i, address in enumerate(a.reals, start=1)]
         names.append(("fallback", a.fallback))

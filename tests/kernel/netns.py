@@ -70,7 +70,8 @@ class Netns:
         return ip("-n", self.name, *args)
 
 
-def _add_address(ns: Netns, dev: str, address: str) -> None:
+def add_address(ns: Netns, dev: str, address: str) -> None:
+    """Give DEV in NS the ADDRESS (CIDR) and bring DEV up."""
     # nodad: an IPv6 address is usable at once instead of after duplicate detection.
     extra = ["nodad"] if ip_interface(address).version == 6 else []
     ns.ip("addr", "add", address, "dev", dev, *extra)
@@ -98,8 +99,8 @@ class Lab:
         n = next(self._ids)
         a_dev, b_dev = f"veth{n}a", f"veth{n}b"
         ip("link", "add", a_dev, "netns", a.name, "type", "veth", "peer", b_dev, "netns", b.name)
-        _add_address(a, a_dev, a_address)
-        _add_address(b, b_dev, b_address)
+        add_address(a, a_dev, a_address)
+        add_address(b, b_dev, b_address)
         return a_dev, b_dev
 
     def dummy(self, ns: Netns, *addresses: str) -> str:
@@ -107,7 +108,7 @@ class Lab:
         dev = f"dummy{next(self._ids)}"
         ns.ip("link", "add", dev, "type", "dummy")
         for address in addresses:
-            _add_address(ns, dev, address)
+            add_address(ns, dev, address)
         ns.ip("link", "set", dev, "up")
         return dev
 
