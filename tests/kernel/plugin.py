@@ -195,7 +195,12 @@ class KernelSession:
         return [*argv, "--", *(item.nodeid for item in self.items)]
 
     def _run_vm(self) -> GuestResults:
-        log = vm.new_console_log()
+        try:
+            log = vm.new_console_log()
+        except vm.VMError as exc:
+            results = GuestResults()
+            results.problems.append(f"the test VM failed: {exc}")
+            return results
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
             tr.write("\n" if tr.verbosity < 0 else "")

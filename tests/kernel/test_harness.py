@@ -121,6 +121,18 @@ def test_without_qemu_kernel_tests_fail_not_skip(
     result.stdout.fnmatch_lines(["*the test VM failed: qemu-system-x86_64 not found*"])
 
 
+def test_an_unwritable_vm_cache_fails_each_kernel_test_clearly(
+    pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_guest=GUEST_TESTS, test_host=HOST_TEST)
+    blocker = pytester.path / "file"
+    blocker.write_text("")
+    clean_env.setenv("HEALTHD_VM_CACHE", str(blocker / "cache"))  # under a file
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(passed=1, failed=8)
+    result.stdout.fnmatch_lines(["*the test VM failed: cannot keep console logs in */file/cache*"])
+
+
 def test_skip_kernel_skips_loudly(pytester: pytest.Pytester, clean_env: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_guest=GUEST_TESTS, test_host=HOST_TEST)
     clean_env.setenv("HEALTHD_SKIP_KERNEL", "1")

@@ -118,9 +118,12 @@ def tail(path: Path, lines: int = 40) -> str:
 def new_console_log() -> Path:
     """Return a fresh path for a console log (the oldest logs are pruned)."""
     logs = cache_dir() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    for old in sorted(logs.glob("console-*.log"))[:-LOG_KEEP]:
-        old.unlink(missing_ok=True)
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        for old in sorted(logs.glob("console-*.log"))[:-LOG_KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        raise VMError(f"cannot keep console logs in {logs}: {exc}") from exc
     return logs / f"console-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
 
 
@@ -303,9 +306,9 @@ def main(args: Sequence[str]) -> int:
         argv = rest[1:] if rest[:1] == ["--"] else rest
         if not argv:
             return _usage()
-    log = new_console_log()
-    print(f"healthd-vm: booting (console log {log})", file=sys.stderr)
     try:
+        log = new_console_log()
+        print(f"healthd-vm: booting (console log {log})", file=sys.stderr)
         result = run(argv, stream=sys.stdout, console_log=log)
     except VMError as exc:
         print(f"healthd-vm: error: {exc}", file=sys.stderr)
