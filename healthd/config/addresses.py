@@ -10,6 +10,7 @@ import re
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from healthd.config.values import (
+    BLANK,
     DIGITS,
     MAX_FWMARK,
     MAX_PORT,
@@ -24,6 +25,7 @@ from healthd.model import Forward, IPAddress
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9._-]+")
 _PORTNAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_WORD = re.compile(f"(?:(?!{BLANK}).)+")
 
 
 def _ipv4_or_name(text: str, offset: int) -> IPAddress | None:
@@ -31,12 +33,12 @@ def _ipv4_or_name(text: str, offset: int) -> IPAddress | None:
     for i, ch in enumerate(text):
         if not _HOSTNAME.fullmatch(ch):
             raise Bad(f"invalid character {ch!r} in address {text!r}", offset + i, 1)
-    if not re.fullmatch(r"[\d.]+", text):
+    if not re.fullmatch(r"[0-9.]+", text):
         return None
     parts = text.split(".")
     if (
         len(parts) == 4
-        and all(p.isdigit() for p in parts)
+        and all(DIGITS.fullmatch(p) for p in parts)
         and any(len(p) > 1 and p.startswith("0") for p in parts)
     ):
         raise Bad(
@@ -103,9 +105,10 @@ def _port(text: str, offset: int) -> Part:
 
 def virtual_head(text: str, family: int) -> VirtualHead:
     """Parse a `virtual[6]=` value: `host:port`, `[v6]:port` or a firewall mark."""
-    first, _, rest = text.partition(" ")
-    if rest.strip():
-        at = text.index(rest.strip(), len(first))
+    words = _words(text)
+    first = words[0].text if words else text
+    if len(words) > 1:
+        at = words[1].offset
         raise Bad("unexpected text after the virtual address", at, len(text) - at)
     if DIGITS.fullmatch(first):
         mark = int(first)
@@ -140,4 +143,4 @@ def fallback(text: str, family: int) -> RawFallback:
 
 
 def _words(text: str) -> list[Part]:
-    return [Part(m.group(), m.start()) for m in re.finditer(r"\S+", text)]
+    return [Part(m.group(), m.start()) for m in _WORD.finditer(text)]

@@ -176,7 +176,7 @@ def _address(b: _Builder, hp: v.HostPort, family: int, loc: Location) -> IPAddre
 
 
 def _port(b: _Builder, part: v.Part, proto: Proto, loc: Location) -> int | None:
-    if part.text.isdigit():
+    if v.is_digits(part.text):
         return int(part.text)
     name = "tcp" if proto is Proto.FWM else proto.value
     found = b.resolver.service(part.text, name)

@@ -16,6 +16,13 @@ TAB_WIDTH = 4  # ldirectord: every TAB counts as 4 spaces
 MIN_INDENT = 4  # ldirectord: a virtual block's lines start with >= 4 spaces or a tab
 
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+# every character with the Unicode White_Space property but the line end: a full-width
+# space (U+3000) or a no-break space after a value is a blank, as a space is
+BLANKS = (
+    "\t\v\f\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +79,8 @@ def split_lines(text: str) -> list[str]:
 
 
 def indent_width(prefix: str) -> int:
-    """Return the width of leading blanks, counting a TAB as four spaces (as ldirectord)."""
-    return prefix.count(" ") + TAB_WIDTH * prefix.count("\t")
+    """Return the width of leading blanks: a TAB counts four (as ldirectord), others one."""
+    return len(prefix) + (TAB_WIDTH - 1) * prefix.count("\t")
 
 
 def strip_comment(value: str) -> tuple[str, int | None]:
@@ -86,9 +93,9 @@ def strip_comment(value: str) -> tuple[str, int | None]:
     for i, ch in enumerate(value):
         if ch == '"':
             quote_at = i if quote_at is None else None
-        elif ch == "#" and quote_at is None and (i == 0 or value[i - 1] in " \t"):
-            return value[:i].rstrip(" \t"), None
-    return value.rstrip(" \t"), quote_at
+        elif ch == "#" and quote_at is None and (i == 0 or value[i - 1] in BLANKS):
+            return value[:i].rstrip(BLANKS), None
+    return value.rstrip(BLANKS), quote_at
 
 
 def unquoted_hash(value: str) -> int | None:
@@ -118,8 +125,8 @@ def _error(out: Lexed, line: int, col: int, length: int, message: str) -> None:
 
 
 def _lex_line(out: Lexed, number: int, raw: str) -> None:
-    body = raw.lstrip(" \t")
-    if not body.strip():
+    body = raw.lstrip(BLANKS)
+    if not body.strip(BLANKS):
         out.items.append(Blank(number))
         return
     if body.startswith("#"):
@@ -149,7 +156,7 @@ def _lex_rest(
     out: Lexed, number: int, raw: str, col: int, key: str, rest: str, *, indented: bool
 ) -> None:
     loc = Location(out.path, number, col, len(key))
-    after = rest.lstrip(" \t")
+    after = rest.lstrip(BLANKS)
     after_col = col + len(key) + (len(rest) - len(after))
     if not after or after.startswith("#"):
         out.items.append(Directive(key, None, loc, after_col, indented))
@@ -157,7 +164,7 @@ def _lex_rest(
     if not after.startswith("="):
         _error(out, number, after_col, 1, f"expected '=' after '{key}'")
         return
-    value = after[1:].lstrip(" \t")
+    value = after[1:].lstrip(BLANKS)
     value_col = after_col + 1 + (len(after) - 1 - len(value))
     value, open_quote = strip_comment(value)
     if open_quote is not None:

@@ -304,8 +304,8 @@ def _store(raw: RawConfig, d: Directive, value: object, into: dict[str, Setting]
 
 # --- real server lines -----------------------------------------------------------------
 
-_TOKEN = re.compile(r'"[^"]*"?|,|[^\s",]+')
-_THRESHOLD = re.compile(r"([lu]):(\d+)")
+_TOKEN = re.compile(f'"[^"]*"?|,|(?:(?!{v.BLANK})[^",])+')
+_THRESHOLD = re.compile(r"([lu]):([0-9]+)")
 
 
 def _tokens(text: str) -> list[v.Part]:
@@ -356,7 +356,7 @@ def _weight(rest: list[v.Part]) -> int:
     if not rest or rest[0].text.startswith('"') or _THRESHOLD.fullmatch(rest[0].text):
         return 1
     word = rest.pop(0)
-    if word.text.isdigit() and int(word.text) <= v.MAX_WEIGHT:
+    if v.is_digits(word.text) and int(word.text) <= v.MAX_WEIGHT:
         return int(word.text)
     raise v.Bad(
         f"invalid weight {word.text!r} (expected a whole number from 0 to 65535)",

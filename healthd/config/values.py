@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
+from healthd.config.lexer import BLANKS
 from healthd.model import AlertStatus, CheckType, Forward, IPAddress, Proto, ServiceName
 
 # kernel IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c)
@@ -34,8 +35,9 @@ SCHEDULERS = (
 SCHED_FLAGS = ("sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3")
 FORWARDS = ", ".join(f.value for f in Forward)
 
-DIGITS = re.compile(r"\d+")
-_SECONDS = re.compile(r"\d+(\.\d+)?")
+DIGITS = re.compile(r"[0-9]+")  # ASCII only: ldirectord's \d on bytes matches nothing else
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+BLANK = f"[{re.escape(BLANKS)}]"  # one blank, in a regular expression
 _SMTP = re.compile(r"[0-9A-Za-z._+-]+")
 MAX_PORT = 65535
 MAX_FWMARK = 2**32 - 1
@@ -98,6 +100,11 @@ class VirtualHead:
 
     target: HostPort | None
     fwmark: int | None
+
+
+def is_digits(text: str) -> bool:
+    """Return whether `text` is a non-empty run of ASCII digits."""
+    return DIGITS.fullmatch(text) is not None
 
 
 def unquote(text: str) -> str:
@@ -257,7 +264,7 @@ def emails(key: str, text: str) -> tuple[str, ...]:
         address = piece.strip()
         if not address:
             raise Bad("empty e-mail address in the list", offset, max(len(piece), 1))
-        if " " in address:
+        if any(ch in BLANKS for ch in address):
             raise Bad(f"invalid e-mail address {address!r}", offset, len(piece))
         out.append(address)
         offset += len(piece) + 1
@@ -266,7 +273,7 @@ def emails(key: str, text: str) -> tuple[str, ...]:
 
 def alertstatus(key: str, text: str) -> frozenset[AlertStatus]:
     """Return the daemon states in which alerts go out (`all`, `none` or a list)."""
-    words = [w for w in re.split(r"\s*,\s*", unquote(text).strip()) if w]
+    words = [w for w in re.split(f"{BLANK}*,{BLANK}*", unquote(text).strip(BLANKS)) if w]
     if "none" in words and len(words) > 1:
         raise Bad("emailalertstatus 'none' cannot be combined with other states", 0, len(text))
     states: set[AlertStatus] = set()
