@@ -66,6 +66,11 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
+def _raw(key: str, value: str) -> str:
+    """Return `key="value"`, or the value as written when it holds a quote (raw directives)."""
+    return f"{key}={value}" if '"' in value else f'{key}="{value}"'
+
+
 def render_config(config: Config) -> str:
     """Return ldirectord.cf text that parses back to a Config equal to `config`."""
     lines = [
@@ -78,11 +83,11 @@ def render_config(config: Config) -> str:
         f"resync_interval={_num(config.resync_interval)}",
         f"max_in_flight={config.max_in_flight}",
     ]
-    lines += [f'execute="{e}"' for e in config.execute]
+    lines += [_raw("execute", e) for e in config.execute]
     for key in ("callback", "emailalertfrom", "maintenancedir"):
         value = getattr(config, key)
         if value is not None:
-            lines.append(f'{key}="{value}"')
+            lines.append(_raw(key, value))
     for virtual in config.virtuals:
         lines.append("")
         lines += _virtual(virtual)
@@ -119,7 +124,7 @@ def _virtual(v: Virtual) -> list[str]:
     for key in ("fallbackcommand", "monitorfile", "servicename", "comment"):
         value = getattr(v, key)
         if value is not None:
-            body.append(f'{key}="{value}"')
+            body.append(_raw(key, value))
     if v.fallback is not None:
         body.append(_fallback(v, v.fallback))
     body += [_real(v, r) for r in v.reals]
@@ -159,7 +164,7 @@ def _alerts(v: Virtual) -> list[str]:
     states = [s.value for s in AlertStatus if s in a.emailalertstatus] or ["none"]
     out = [f"emailalertfreq={a.emailalertfreq}", f"emailalertstatus={','.join(states)}"]
     if a.emailalert:
-        out.append(f'emailalert="{",".join(a.emailalert)}"')
+        out.append(_raw("emailalert", ",".join(a.emailalert)))
     if a.smtp is not None:
         out.append(f"smtp={a.smtp}")
     return out

@@ -34,6 +34,7 @@ class Directive:
     loc: Location  # the key's position; length covers the key
     value_col: int  # 1-based column of the value's first character
     indented: bool
+    open_quote: int | None = None  # offset in the value of a `"` that is never closed
 
     @property
     def line(self) -> int:
@@ -167,7 +168,5 @@ def _lex_rest(
     value = after[1:].lstrip(BLANKS)
     value_col = after_col + 1 + (len(after) - 1 - len(value))
     value, open_quote = strip_comment(value)
-    if open_quote is not None:
-        _error(out, number, value_col + open_quote, 1, 'unterminated string (missing closing ")')
-        return
-    out.items.append(Directive(key, value, loc, value_col, indented))
+    # the parser reports the quote: a directive that takes the raw rest of the line keeps it
+    out.items.append(Directive(key, value, loc, value_col, indented, open_quote))

@@ -35,10 +35,12 @@ class Spec:
     scope: str
     parse: Parse
     multi: bool = False  # may appear several times (real, execute)
+    raw: bool = False  # ldirectord takes the raw rest of the line: a lone `"` is kept
     family: int | None = None  # real6/fallback6 need a virtual6 block, real/fallback a virtual
 
 
 _STR = _simple(v.string)
+_RAW = _simple(v.raw)
 _SECONDS = _simple(v.seconds)
 _COUNT = _simple(v.count)
 _YESNO = _simple(v.yes_no)
@@ -57,12 +59,12 @@ SPECS: Final[dict[str, Spec]] = {
     "autoreload": Spec(G, _YESNO),
     "callback": Spec(G, _STR),
     "logfile": Spec(G, _STR),
-    "execute": Spec(G, _STR, multi=True),
+    "execute": Spec(G, _RAW, multi=True, raw=True),
     "fork": Spec(G, _YESNO),
     "supervised": Spec(G, _YESNO),
     "readdquiescent": Spec(G, _YESNO),
-    "emailalertfrom": Spec(G, _STR),
-    "maintenancedir": Spec(G, _STR),
+    "emailalertfrom": Spec(G, _RAW, raw=True),
+    "maintenancedir": Spec(G, _RAW, raw=True),
     "resync_interval": Spec(G, _SECONDS),  # healthd extension
     "max_in_flight": Spec(G, _COUNT),  # healthd extension
     # global and virtual
@@ -73,10 +75,10 @@ SPECS: Final[dict[str, Spec]] = {
     "failurecount": Spec(GV, _COUNT),
     "fallback": Spec(GV, _fallback, family=4),
     "fallback6": Spec(GV, _fallback, family=6),
-    "fallbackcommand": Spec(GV, _STR),
+    "fallbackcommand": Spec(GV, _RAW, raw=True),
     "quiescent": Spec(GV, _YESNO),
     "cleanstop": Spec(GV, _YESNO),
-    "emailalert": Spec(GV, _simple(v.emails)),
+    "emailalert": Spec(GV, _simple(v.emails), raw=True),
     "emailalertfreq": Spec(GV, _simple(v.whole)),
     "emailalertstatus": Spec(GV, _simple(v.alertstatus)),
     "smtp": Spec(GV, _simple(v.smtp)),
@@ -106,8 +108,8 @@ SPECS: Final[dict[str, Spec]] = {
     "ops": Spec(V, _YESNO),
     "schedflags": Spec(V, _simple(v.schedflags)),
     "monitorfile": Spec(V, _STR),
-    "servicename": Spec(V, _STR),
-    "comment": Spec(V, _STR),
+    "servicename": Spec(V, _RAW, raw=True),
+    "comment": Spec(V, _RAW, raw=True),
     "load": Spec(V, _STR),  # ldirectord: parsed, never used
 }
 
@@ -220,6 +222,9 @@ def _directive(raw: RawConfig, d: Directive, block: RawVirtual | None) -> None:
         _unknown(raw, d)
         return
     if not _in_scope(raw, d, spec, block):
+        return
+    if d.open_quote is not None and not spec.raw:
+        _error(raw, d.span(d.open_quote, 1), 'unterminated string (missing closing ")')
         return
     if d.value is None:
         if d.key == "supervised" and block is None:

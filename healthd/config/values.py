@@ -38,6 +38,8 @@ FORWARDS = ", ".join(f.value for f in Forward)
 DIGITS = re.compile(r"[0-9]+")  # ASCII only: ldirectord's \d on bytes matches nothing else
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 BLANK = f"[{re.escape(BLANKS)}]"  # one blank, in a regular expression
+_ONE_QUOTED = re.compile(r'"[^"]*"')
+MAY_BE_EMPTY = ("servicename", "comment")  # ldirectord: `(.*)`, the others `(.+)`
 _SMTP = re.compile(r"[0-9A-Za-z._+-]+")
 MAX_PORT = 65535
 MAX_FWMARK = 2**32 - 1
@@ -123,6 +125,18 @@ def string(key: str, text: str) -> str:
     """Return a non-empty, optionally quoted string."""
     value = unquote(text)
     if not value:
+        raise Bad(f"{key} must not be empty", 0, len(text))
+    return value
+
+
+def raw(key: str, text: str) -> str:
+    """Return the rest of the line as written, without quotes only when they enclose it all.
+
+    ldirectord takes these values as the raw rest of the line, so a display name before an
+    address (`"LVS Director" <lvs@example.com>`) or a lone quote stays as written.
+    """
+    value = text[1:-1] if _ONE_QUOTED.fullmatch(text) else text
+    if not value and key not in MAY_BE_EMPTY:
         raise Bad(f"{key} must not be empty", 0, len(text))
     return value
 
@@ -256,19 +270,41 @@ def netmask(text: str, family: int) -> str:
 
 
 def emails(key: str, text: str) -> tuple[str, ...]:
-    """Return the comma-separated e-mail recipients."""
-    value = string(key, text)
+    """Return the comma-separated e-mail recipients (RFC 5322 display names allowed).
+
+    ldirectord strips quotes only when they enclose the whole value, and hands the rest to
+    the mailer: `"Ops, night" <ops@example.com>, dev@example.com` is two recipients.
+    """
+    value = raw(key, text)
     out: list[str] = []
-    offset = 1 if text.startswith('"') else 0
-    for piece in value.split(","):
-        address = piece.strip()
+    offset = 1 if value is not text and text.startswith('"') else 0
+    for piece in _recipients(value):
+        address = piece.strip(BLANKS)
         if not address:
             raise Bad("empty e-mail address in the list", offset, max(len(piece), 1))
-        if any(ch in BLANKS for ch in address):
-            raise Bad(f"invalid e-mail address {address!r}", offset, len(piece))
+        if "<" not in address and any(ch in BLANKS for ch in address):
+            raise Bad(
+                f'invalid e-mail address {address!r} (write a name as "Name" <address>)',
+                offset,
+                len(piece),
+            )
         out.append(address)
         offset += len(piece) + 1
     return tuple(out)
+
+
+def _recipients(value: str) -> list[str]:
+    """Split at commas outside double quotes and angle brackets."""
+    pieces, start, quoted, angled = [], 0, False, False
+    for i, ch in enumerate(value):
+        if ch == '"':
+            quoted = not quoted
+        elif ch in "<>" and not quoted:
+            angled = ch == "<"
+        elif ch == "," and not quoted and not angled:
+            pieces.append(value[start:i])
+            start = i + 1
+    return [*pieces, value[start:]]
 
 
 def alertstatus(key: str, text: str) -> frozenset[AlertStatus]:

@@ -496,7 +496,9 @@ CASES = [
     ("virtual=:80\n", ["t.cf:1:9: error: missing address before ':'"]),
     (
         'emailalert="a b@example.com"\n',
-        ["t.cf:1:13: error: invalid e-mail address 'a b@example.com'"],
+        [
+            "t.cf:1:13: error: invalid e-mail address 'a b@example.com' (write a name as \"Name\" <address>)"
+        ],
     ),
     ("virtual6=[2001:db8::1:80\n", ["t.cf:1:10: error: missing ']' after the IPv6 address"]),
 ]

@@ -167,11 +167,17 @@ REJECTED = [
         'virtual=192.0.2.10:80\n    monitorfile=""\n',
         "t.cf:2:17: error: monitorfile must not be empty",
     ),
+    # servicename and comment may be empty (ldirectord: `(.*)`); a glued '#' is cut there
     (
-        'virtual=192.0.2.10:80\n    servicename=""\n',
-        "t.cf:2:17: error: servicename must not be empty",
+        "virtual=192.0.2.10:80\n    servicename=Shop#1\n",
+        "t.cf:2:21: error: '#' inside a value (ldirectord cuts the line here and reads "
+        "servicename=Shop); quote the value to keep the '#', or put a blank before a comment",
     ),
-    ('virtual=192.0.2.10:80\n    comment=""\n', "t.cf:2:13: error: comment must not be empty"),
+    (
+        "virtual=192.0.2.10:80\n    comment=rack#4\n",
+        "t.cf:2:17: error: '#' inside a value (ldirectord cuts the line here and reads "
+        "comment=rack); quote the value to keep the '#', or put a blank before a comment",
+    ),
     ('virtual=192.0.2.10:80\n    load=""\n', "t.cf:2:10: error: load must not be empty"),
 ]
 
