@@ -311,6 +311,9 @@ def _store(raw: RawConfig, d: Directive, value: object, into: dict[str, Setting]
 
 _TOKEN = re.compile(f'"[^"]*"?|,|(?:(?!{v.BLANK})[^",])+')
 _THRESHOLD = re.compile(r"([lu]):([0-9]+)")
+# words ldirectord skips before the weight that say what they are; read with its meaning
+WEIGHT_WORDS: Final = ("weight", "-w", "--weight", "w")
+_WEIGHT_OPTION = re.compile(r"(?:weight|-{0,2}w)[=:]([0-9]+)")
 
 
 def _tokens(text: str) -> list[v.Part]:
@@ -328,7 +331,7 @@ def parse_real(text: str, family: int) -> v.RawReal:
         raise v.Bad("missing forwarding method after the address (gate, masq or ipip)", end, 1)
     method = v.forward(words[1])
     rest = words[2:]
-    weight = _weight(rest)
+    weight = _weight(rest, method.value)
     req, recv = _request_receive(rest, len(text))
     lower, upper = _thresholds(rest)
     if rest:
@@ -357,14 +360,41 @@ def _real_address(word: v.Part, family: int) -> tuple[v.HostPort, v.HostPort | N
     return v.HostPort(start.host, start.address, end.port), end
 
 
-def _weight(rest: list[v.Part]) -> int:
+def _weight(rest: list[v.Part], method: str) -> int:
     if not rest or rest[0].text.startswith('"') or _THRESHOLD.fullmatch(rest[0].text):
         return 1
+    if len(rest) > 1 and v.is_digits(rest[1].text):
+        _skipped_before_weight(rest, method)
     word = rest.pop(0)
     if v.is_digits(word.text) and int(word.text) <= v.MAX_WEIGHT:
         return int(word.text)
+    if option := _WEIGHT_OPTION.fullmatch(word.text):
+        raise v.Bad(
+            f"write the weight as a plain number after the method: '{method} {option[1]}' "
+            f"(ldirectord rejects {word.text!r})",
+            word.offset,
+            len(word.text),
+        )
     raise v.Bad(
         f"invalid weight {word.text!r} (expected a whole number from 0 to 65535)",
+        word.offset,
+        len(word.text),
+    )
+
+
+def _skipped_before_weight(rest: list[v.Part], method: str) -> None:
+    """Drop a weight word before the number, as ldirectord skips it; refuse other words.
+
+    ldirectord takes the first blank-preceded digit run as the weight, so any word before the
+    number is skipped: `gate weight 5` and `gate -w 5` are weight 5, and so is `gate x 5`.
+    """
+    word, number = rest[0], rest[1]
+    if word.text in WEIGHT_WORDS:
+        rest.pop(0)
+        return
+    raise v.Bad(
+        f"unexpected {word.text!r} before the weight (ldirectord skips it and reads weight "
+        f"{number.text}); write '{method} {number.text}'",
         word.offset,
         len(word.text),
     )

@@ -122,7 +122,7 @@ CASES = [
     (
         "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate weight=10\n",
         [
-            "t.cf:2:27: error: invalid weight 'weight=10' (expected a whole number from 0 to 65535)",
+            "t.cf:2:27: error: write the weight as a plain number after the method: 'gate 10' (ldirectord rejects 'weight=10')",
         ],
     ),
     (
