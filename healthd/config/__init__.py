@@ -64,15 +64,13 @@ def parse_text_with_warnings(
     # ldirectord: $HOSTNAME, else uname -n (for the ftp and sip login defaults)
     hostname = hostname or os.environ.get("HOSTNAME") or socket.gethostname()
     config, found = build(raw, resolver or SystemResolver(), hostname)
-    if config is not None:
-        # every check is built once here, so a missing optional package is an error at its
-        # virtual's line rather than a failure at the first check
-        found = [*found, *probes.validate(config, checks.load)]
-        if any(d.severity == "error" for d in found):
-            config = None
+    # every check kind is loaded once here (also when other lines have errors, so none is
+    # hidden), so a missing optional package is an error at its virtual's line rather
+    # than a failure at the first check
+    found = [*found, *probes.validate(config, checks.load)]
     unique = list(dict.fromkeys(found))  # a global setting may fail once per virtual
-    diagnostics = _cap(sorted(unique, key=_order))
-    if config is None:
+    diagnostics = _cap(sorted(unique, key=_order))  # file order, whatever found them
+    if any(d.severity == "error" for d in diagnostics):
         raise ConfigErrors(diagnostics, {path: split_lines(text)})
     return config, diagnostics
 

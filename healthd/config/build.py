@@ -85,11 +85,14 @@ class _Builder:
         return default if value is None else value
 
 
-def build(
-    raw: RawConfig, resolver: Resolver, hostname: str
-) -> tuple[Config | None, list[Diagnostic]]:
-    """Return the Config (None if there are errors) and every diagnostic found."""
+def build(raw: RawConfig, resolver: Resolver, hostname: str) -> tuple[Config, list[Diagnostic]]:
+    """Return the Config and every diagnostic found.
+
+    With errors the Config holds only the virtuals that built (the caller refuses it); it
+    is returned so later checks still report what they find in those.
+    """
     b = _Builder(raw, resolver, hostname, list(raw.diagnostics))
+    _global_fallbacks(b)
     virtuals: list[Virtual] = []
     seen: dict[str, int] = {}
     for rv in raw.virtuals:
@@ -119,8 +122,16 @@ def build(
         resync_interval=b.glob("resync_interval", float, 30.0),
         max_in_flight=b.glob("max_in_flight", int, 256),
     )
-    failed = any(d.severity == "error" for d in b.diagnostics)
-    return (None if failed else config), b.diagnostics
+    return config, b.diagnostics
+
+
+def _global_fallbacks(b: _Builder) -> None:
+    """Resolve a global fallback's host once, so its error shows even if no virtual builds."""
+    for key, family in (("fallback", 4), ("fallback6", 6)):
+        setting = b.raw.settings.get(key)
+        if setting is not None:
+            assert isinstance(setting.value, v.RawFallback)
+            _address(b, setting.value.target, family, setting.loc)
 
 
 def _at(loc: Location, part: v.Part) -> Location:
@@ -190,6 +201,8 @@ def _port(b: _Builder, part: v.Part, proto: Proto, loc: Location) -> int | None:
 def _virtual(b: _Builder, rv: RawVirtual) -> Virtual | None:
     head = rv.head
     if head is None:
+        # reported; the reals are still resolved so none of their errors goes unreported
+        _reals(b, rv, get(rv.settings, "protocol", Proto) or Proto.TCP, 0, True)
         return None
     eff = _inherit(b, rv)
     proto = _protocol(b, rv, head)
