@@ -42,7 +42,7 @@ SERVICE_PORTS: Final[Mapping[ServiceName, int]] = {
 }
 
 # what a missing optional check package is fixed with
-INSTALL_HINT: Final = "(the check libraries: pip install 'healthd[protocols]')"
+INSTALL_HINT: Final = "(a dependency of healthd: install that package, or reinstall healthd)"
 
 # ldirectord: the combined counter starts high so the first round negotiates (l.2920)
 _COMBINED_START: Final = 999999

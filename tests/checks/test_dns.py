@@ -114,7 +114,7 @@ def test_default_port() -> None:
 
 
 def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    # without the `protocols` extra the kind fails to load with the package to install
+    # should the library be missing, the kind fails to load with the package to install
     monkeypatch.delitem(sys.modules, "checks.dns")
     monkeypatch.setitem(sys.modules, "dns", None)
     with pytest.raises(CheckLoadError, match="'dnspython'"):

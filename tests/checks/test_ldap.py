@@ -151,7 +151,7 @@ def test_default_ports() -> None:
 
 
 def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    # without the `protocols` extra the kind fails to load with the package to install
+    # should the library be missing, the kind fails to load with the package to install
     monkeypatch.delitem(sys.modules, "checks.ldap")
     monkeypatch.setitem(sys.modules, "ldap3", None)
     with pytest.raises(CheckLoadError, match="'ldap3'"):

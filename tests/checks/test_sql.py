@@ -84,7 +84,7 @@ async def test_silent_server_times_out(kind: str, silent_port: int, host: str) -
 def test_missing_library_is_a_load_error(
     monkeypatch: pytest.MonkeyPatch, kind: str, port: int, module: str, package: str
 ) -> None:
-    # without the `protocols` extra the kind fails to load with the package to install
+    # should the library be missing, the kind fails to load with the package to install
     monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setitem(sys.modules, package, None)
     with pytest.raises(CheckLoadError, match=f"'{package}'"):

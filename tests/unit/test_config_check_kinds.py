@@ -37,7 +37,7 @@ def test_missing_driver_is_an_error_at_the_virtual(monkeypatch: pytest.MonkeyPat
         parse_text_with_warnings(MYSQL, "t.cf", resolver=RESOLVER, hostname="h")
     assert [str(d) for d in info.value.diagnostics] == [
         "t.cf:2:9: error: check type 'mysql' needs the Python package 'asyncmy', which is not"
-        " installed (the check libraries: pip install 'healthd[protocols]')"
+        " installed (a dependency of healthd: install that package, or reinstall healthd)"
     ]
     assert "virtual=192.0.2.10:3306" in format_errors(info.value)
 
