@@ -62,6 +62,11 @@ def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
     for verb in COMMANDS:
         parsers[verb] = _Parser(prog=f"healthd {verb}", add_help=True)
     fmt = ("yaml", "json")
+    parsers["configtest"].add_argument(
+        "--strict",
+        action="store_true",
+        help="make every line ldirectord would reject or read differently an error",
+    )
     parsers["dump"].add_argument("--format", choices=fmt, default="yaml")
     parsers["status"].add_argument("--format", choices=("text", *fmt), default="text")
     parsers["check"].add_argument("virtual", nargs="?", help="virtual service, e.g. 192.0.2.10:80")

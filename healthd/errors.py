@@ -26,6 +26,7 @@ class Diagnostic:
     loc: Location | None
     message: str
     severity: str = "error"  # "error" or "warning"
+    ldirectord: bool = False  # ldirectord would reject or misread it (--strict: an error)
 
     def __str__(self) -> str:
         where = f"{self.loc}: " if self.loc is not None else ""

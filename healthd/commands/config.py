@@ -1,7 +1,9 @@
 """`healthd configtest` (-t, --config-test) and `healthd dump`: read a config and report.
 
 configtest exits 0 when the file is valid (warnings on stderr), 2 with every error on
-stderr, 1 when the file is not found or cannot be read. dump prints the normalised model.
+stderr, 1 when the file is not found or cannot be read; with --strict a line ldirectord
+would reject or read differently is an error, not a warning. dump prints the normalised
+model.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def _read(ns: argparse.Namespace) -> tuple[Config, list[Diagnostic], str] | int:
         sys.stderr.write(f"healthd: cannot read {path}: {exc.strerror or exc}\n")
         return EXIT_NOT_FOUND
     try:
-        config, warnings = cfg.parse_text_with_warnings(text, path)
+        strict = bool(getattr(ns, "strict", False))
+        config, warnings = cfg.parse_text_with_warnings(text, path, strict=strict)
     except ConfigErrors as errors:
         sys.stderr.write(cfg.format_errors(errors) + "\n")
         sys.stderr.write(f"healthd: {path}: {errors.summary()}\n")

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 
 import checks
 from healthd import probes
 from healthd.config.build import build
 from healthd.config.dump import dump_model, render_config
-from healthd.config.lexer import lex, split_lines
+from healthd.config.lexer import Directive, Lexed, lex, split_lines
 from healthd.config.lookup import ConfigNotFoundError, lookup
-from healthd.config.parser import parse
+from healthd.config.parser import RawConfig, parse
 from healthd.config.resolve import Resolver, StaticResolver, SystemResolver
+from healthd.config.upstream import differences
 from healthd.errors import ConfigErrors, Diagnostic
 from healthd.location import Location, render
 from healthd.model import Config
@@ -55,12 +57,16 @@ def parse_text_with_warnings(
     *,
     resolver: Resolver | None = None,
     hostname: str | None = None,
+    strict: bool = False,
 ) -> tuple[Config, list[Diagnostic]]:
     """Return the Config of `text` and its warnings; raise ConfigErrors on any error.
 
-    `hostname` is used for the ftp/sip login defaults (default: this host's name).
+    `hostname` is used for the ftp/sip login defaults (default: this host's name). Lines
+    that ldirectord would reject or read differently are warnings (`Diagnostic.ldirectord`),
+    or errors when `strict`.
     """
-    raw = parse(lex(text, path))
+    lexed = lex(text, path)
+    raw = parse(lexed)
     # ldirectord: $HOSTNAME, else uname -n (for the ftp and sip login defaults)
     hostname = hostname or os.environ.get("HOSTNAME") or socket.gethostname()
     config, found = build(raw, resolver or SystemResolver(), hostname)
@@ -68,11 +74,34 @@ def parse_text_with_warnings(
     # hidden), so a missing optional package is an error at its virtual's line rather
     # than a failure at the first check
     found = [*found, *probes.validate(config, checks.load)]
+    found += _upstream(text, path, lexed, raw, found, strict=strict)
     unique = list(dict.fromkeys(found))  # a global setting may fail once per virtual
     diagnostics = _cap(sorted(unique, key=_order))  # file order, whatever found them
     if any(d.severity == "error" for d in diagnostics):
         raise ConfigErrors(diagnostics, {path: split_lines(text)})
     return config, diagnostics
+
+
+def _upstream(
+    text: str,
+    path: str,
+    lexed: Lexed,
+    raw: RawConfig,
+    found: list[Diagnostic],
+    *,
+    strict: bool,
+) -> list[Diagnostic]:
+    """Return where ldirectord would reject or misread a line healthd accepts.
+
+    Warnings, or errors when `strict` (configtest --strict).
+    """
+    errors = {d.loc.line for d in found if d.loc is not None and d.severity == "error"}
+    directives = {d.line: d for d in lexed.items if isinstance(d, Directive)}
+    fork = raw.settings.get("fork")
+    diffs = differences(
+        text, path, directives, errors, fork=fork is not None and fork.value is True
+    )
+    return [replace(d, severity="error") for d in diffs] if strict else diffs
 
 
 def parse_text(
@@ -87,7 +116,11 @@ def parse_text(
 
 
 def load_with_warnings(
-    path: str, *, resolver: Resolver | None = None, hostname: str | None = None
+    path: str,
+    *,
+    resolver: Resolver | None = None,
+    hostname: str | None = None,
+    strict: bool = False,
 ) -> tuple[Config, list[Diagnostic]]:
     """Read and build the file at `path`; return (Config, warnings) or raise ConfigErrors.
 
@@ -99,7 +132,7 @@ def load_with_warnings(
     except OSError as exc:
         message = f"cannot read {path}: {exc.strerror or exc}"
         raise ConfigErrors([Diagnostic(None, message)], {}) from exc
-    return parse_text_with_warnings(text, path, resolver=resolver, hostname=hostname)
+    return parse_text_with_warnings(text, path, resolver=resolver, hostname=hostname, strict=strict)
 
 
 def load(path: str, *, resolver: Resolver | None = None, hostname: str | None = None) -> Config:

@@ -20,7 +20,7 @@ checktimeout=3
 virtual=192.0.2.10:3306
 \treal=198.51.100.5:3306 gate
 \tservice=mysql
-\tlogin=monitor
+\tlogin="monitor"
 \trequest="SELECT 1"
 """
 

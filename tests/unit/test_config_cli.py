@@ -116,3 +116,41 @@ def test_dump_bad_config_exits_2(cf, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert "error: unknown forwarding method 'gatee'" in err
+
+
+SUPERSET = "rise=2\nvirtual=192.0.2.10:80\n    real=198.51.100.1:80 gate\n    request=/health\n"
+
+
+def test_configtest_warns_where_ldirectord_would_reject_and_exits_0(cf, capsys):
+    path = cf(SUPERSET)
+    assert main(["-c", path, "configtest"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{path}: configuration OK (1 virtual service, 1 real server)\n"
+    assert err.splitlines() == [
+        f"{path}:1:1: warning: ldirectord would reject this line (Unknown command: 'rise' is "
+        "healthd's own directive)",
+        "    rise=2",
+        "    ^",
+        f"{path}:4:13: warning: ldirectord would reject this line (Unknown command: it needs the "
+        'value in double quotes: request="...")',
+        "        request=/health",
+        "                ^",
+    ]
+
+
+@pytest.mark.parametrize("argv", [["-c", "{}", "configtest", "--strict"], ["-t", "{}", "--strict"]])
+def test_configtest_strict_makes_them_errors_and_exits_2(cf, capsys, argv):
+    path = cf(SUPERSET)
+    assert main([a.format(path) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0].startswith(f"{path}:1:1: error: ldirectord would reject this line")
+    assert lines[3].startswith(f"{path}:4:13: error: ldirectord would reject this line")
+    assert lines[-1] == f"healthd: {path}: 2 configuration errors"
+
+
+def test_configtest_strict_passes_a_file_ldirectord_reads_alike(cf, capsys):
+    path = cf(GOOD)
+    assert main(["-c", path, "configtest", "--strict"]) == 0
+    assert capsys.readouterr().err == ""

@@ -205,7 +205,10 @@ CASES = [
     ),
     (
         'virtual=192.0.2.10:80\n    scheduler=wrr # weighted\n    request="/a#b"\n    receive="ok#fine"\n',
-        [],
+        [
+            "t.cf:3:16: warning: ldirectord would reject this line (Unknown command: it cuts the line at the '#', inside quotes too)",
+            "t.cf:4:16: warning: ldirectord would reject this line (Unknown command: it cuts the line at the '#', inside quotes too)",
+        ],
     ),
     (
         # ldirectord cuts every virtual-block line at its first '#': it would read /opt/check
@@ -405,6 +408,7 @@ CASES = [
     (
         "quiescent=yes # comment\nquiescent=no\n",
         [
+            "t.cf:1:15: warning: ldirectord would reject this line (quiescent must be 'yes' or 'no': the comment is part of the value there)",
             "t.cf:2:1: warning: 'quiescent' is set again; this overrides the value of line 1",
         ],
     ),
@@ -622,7 +626,13 @@ def test_warnings_list_renders_carets_from_the_file(tmp_path):
     path = tmp_path / "w.cf"
     path.write_text("\ufeffcheckcount=2\n")
     _, warnings = load_with_warnings(str(path), resolver=RESOLVER)
-    assert format_errors(warnings).splitlines()[1:] == ["    checkcount=2", "    ^~~~~~~~~~"]
+    own = [w for w in warnings if not w.ldirectord]
+    assert format_errors(own).splitlines()[1:] == ["    checkcount=2", "    ^~~~~~~~~~"]
+    # ldirectord reads the byte-order mark as part of the first line
+    assert [w.message for w in warnings if w.ldirectord] == [
+        "ldirectord would reject this line (the file starts with a byte-order mark; save it "
+        "without)"
+    ]
 
 
 def test_a_global_fallback_that_does_not_resolve_is_reported_once():
