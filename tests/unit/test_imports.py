@@ -31,6 +31,9 @@ PURE = [
     "healthd.config.lexer",
     "healthd.config.parser",
     "healthd.config.build",
+    "healthd.config.reals",
+    "healthd.config.perl",
+    "healthd.config.upstream",
     "healthd.ipvs.types",
 ]
 IO_LIBRARIES = {"asyncio", "aiohttp", "pyroute2"}
