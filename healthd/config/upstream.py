@@ -113,11 +113,22 @@ def differences(
                 i += 1
                 continue
             body = re.match(r" {4,}(.+)", re.sub(r"#.*", "", line).replace("\t", "    "))
+            if body is None and _indented(w, i + 1):
+                # ldirectord ends the block (its indentation is ASCII only) where healthd
+                # does not: one warning here, then the block goes on as healthd reads it
+                w.reject(i + 1, line, "", line, perl.UNKNOWN, block=True)
+                i += 1
+                continue
             if body is None:
                 break  # the block ends; ldirectord reads this line again as a global one
             _block_line(w, i + 1, line, body[1], family, fwmark)
             i += 1
     return w.found
+
+
+def _indented(w: _Walker, number: int) -> bool:
+    d = w.directives.get(number)
+    return d is not None and d.indented
 
 
 def _global_line(w: _Walker, number: int, line: str) -> None:

@@ -102,6 +102,19 @@ CASES = [
             f"u.cf:2:25: warning: {REJECT} (invalid address for real server (wrong format): U+00A0 NO-BREAK SPACE is not a blank to ldirectord; use a space)"
         ],
     ),
+    # indentation by Unicode blanks: ldirectord ends the block there; one warning only
+    (
+        "virtual=192.0.2.10:80\n\u3000\u3000\u3000\u3000real=198.51.100.5:80 gate\n    scheduler=wlc\n",
+        [
+            f"u.cf:2:1: warning: {REJECT} (Unknown command: U+3000 IDEOGRAPHIC SPACE is not a blank to ldirectord; use a space)"
+        ],
+    ),
+    (
+        BLOCK + "\u3000# a note\n",
+        [
+            f"u.cf:3:1: warning: {REJECT} (Unknown command: U+3000 IDEOGRAPHIC SPACE is not a blank to ldirectord; use a space)"
+        ],
+    ),
     # a line of blanks inside a block: ldirectord reads it as a directive
     (
         BLOCK + "     \n",
