@@ -106,24 +106,28 @@ def differences(
         if error := perl.virtual_head(head[2], family):
             w.reject(i + 1, lines[i], "virtual", head[2], error)
         fwmark = re.match(r"\d+(?![\d.]*:)", head[2], A) is not None
-        i += 1
-        while i < len(lines):
-            line = lines[i]
-            if re.match(r"\s*#", line, A):
-                i += 1
-                continue
-            body = re.match(r" {4,}(.+)", re.sub(r"#.*", "", line).replace("\t", "    "))
-            if body is None and _indented(w, i + 1):
-                # ldirectord ends the block (its indentation is ASCII only) where healthd
-                # does not: one warning here, then the block goes on as healthd reads it
-                w.reject(i + 1, line, "", line, perl.UNKNOWN, block=True)
-                i += 1
-                continue
-            if body is None:
-                break  # the block ends; ldirectord reads this line again as a global one
-            _block_line(w, i + 1, line, body[1], family, fwmark)
-            i += 1
+        i = _block(w, lines, i + 1, family, fwmark)
     return w.found
+
+
+def _block(w: _Walker, lines: list[str], i: int, family: int, fwmark: bool) -> int:
+    """Judge the lines of a virtual block from index `i`; return the index after it."""
+    while i < len(lines):
+        line = lines[i]
+        if re.match(r"\s*#", line, A):
+            i += 1
+            continue
+        body = re.match(r" {4,}(.+)", re.sub(r"#.*", "", line).replace("\t", "    "))
+        if body is None and _indented(w, i + 1):
+            # ldirectord ends the block (its indentation is ASCII only) where healthd does
+            # not: one warning here, then the block goes on as healthd reads it
+            w.reject(i + 1, line, "", line, perl.UNKNOWN, block=True)
+        elif body is None:
+            return i  # the block ends; ldirectord reads this line again as a global one
+        else:
+            _block_line(w, i + 1, line, body[1], family, fwmark)
+        i += 1
+    return i
 
 
 def _indented(w: _Walker, number: int) -> bool:
