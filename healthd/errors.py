@@ -26,7 +26,7 @@ class Diagnostic:
     loc: Location | None
     message: str
     severity: str = "error"  # "error" or "warning"
-    ldirectord: bool = False  # ldirectord would reject or misread it (--strict: an error)
+    ldirectord: bool = False  # ldirectord reads it otherwise, or it is doubtful (--strict: error)
 
     def __str__(self) -> str:
         where = f"{self.loc}: " if self.loc is not None else ""

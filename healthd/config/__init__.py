@@ -62,8 +62,8 @@ def parse_text_with_warnings(
     """Return the Config of `text` and its warnings; raise ConfigErrors on any error.
 
     `hostname` is used for the ftp/sip login defaults (default: this host's name). Lines
-    that ldirectord would reject or read differently are warnings (`Diagnostic.ldirectord`),
-    or errors when `strict`.
+    that ldirectord would reject or read differently, and doubtful ones such as a repeated
+    real, are warnings marked `Diagnostic.ldirectord`, or errors when `strict`.
     """
     lexed = lex(text, path)
     raw = parse(lexed)
@@ -74,7 +74,9 @@ def parse_text_with_warnings(
     # hidden), so a missing optional package is an error at its virtual's line rather
     # than a failure at the first check
     found = [*found, *probes.validate(config, checks.load)]
-    found += _upstream(text, path, lexed, raw, found, strict=strict)
+    found += _upstream(text, path, lexed, raw, found)
+    if strict:  # configtest --strict: a file ldirectord reads otherwise is an error
+        found = [replace(d, severity="error") if d.ldirectord else d for d in found]
     unique = list(dict.fromkeys(found))  # a global setting may fail once per virtual
     diagnostics = _cap(sorted(unique, key=_order))  # file order, whatever found them
     if any(d.severity == "error" for d in diagnostics):
@@ -83,25 +85,13 @@ def parse_text_with_warnings(
 
 
 def _upstream(
-    text: str,
-    path: str,
-    lexed: Lexed,
-    raw: RawConfig,
-    found: list[Diagnostic],
-    *,
-    strict: bool,
+    text: str, path: str, lexed: Lexed, raw: RawConfig, found: list[Diagnostic]
 ) -> list[Diagnostic]:
-    """Return where ldirectord would reject or misread a line healthd accepts.
-
-    Warnings, or errors when `strict` (configtest --strict).
-    """
+    """Return a warning where ldirectord would reject or misread a line healthd accepts."""
     errors = {d.loc.line for d in found if d.loc is not None and d.severity == "error"}
     directives = {d.line: d for d in lexed.items if isinstance(d, Directive)}
     fork = raw.settings.get("fork")
-    diffs = differences(
-        text, path, directives, errors, fork=fork is not None and fork.value is True
-    )
-    return [replace(d, severity="error") for d in diffs] if strict else diffs
+    return differences(text, path, directives, errors, fork=fork is not None and fork.value is True)
 
 
 def parse_text(

@@ -12,7 +12,8 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, TypeVar
 
 from healthd.config import values as v
-from healthd.config.parser import MAX_RANGE, RawConfig, RawVirtual, Setting
+from healthd.config.parser import RawConfig, RawVirtual, Setting
+from healthd.config.reals import MAX_RANGE, duplicate
 from healthd.errors import Diagnostic
 from healthd.location import Location
 from healthd.model import (
@@ -327,10 +328,11 @@ def _fallback(b: _Builder, rv: RawVirtual, proto: Proto, vport: int) -> Fallback
 def _reals(b: _Builder, rv: RawVirtual, proto: Proto, vport: int, fwmark: bool) -> tuple[Real, ...]:
     out: dict[tuple[IPAddress, int], Real] = {}
     for raw, d in rv.reals:
+        again: dict[int, list[str]] = {}  # line of the first → endpoints this line repeats
         for real in _expand(b, rv, raw, d.value_loc, proto, vport):
             key = (real.address, real.port)
             if key in out:
-                b.error(d.loc, f"duplicate real server {real.endpoint} in this virtual service")
+                again.setdefault(_line(out[key]), []).append(real.endpoint)
                 continue
             if (
                 not fwmark
@@ -345,7 +347,15 @@ def _reals(b: _Builder, rv: RawVirtual, proto: Proto, vport: int, fwmark: bool) 
                     "warning",
                 )
             out[key] = real
+        for line, endpoints in again.items():
+            b.diagnostics.append(
+                Diagnostic(d.loc, duplicate(endpoints, line), "warning", ldirectord=True)
+            )
     return tuple(out.values())
+
+
+def _line(real: Real) -> int:
+    return real.loc.line if real.loc is not None else 0
 
 
 def _expand(

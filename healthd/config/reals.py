@@ -148,3 +148,23 @@ def _thresholds(rest: list[v.Part]) -> tuple[int, int]:
         )
         raise v.Bad(message, word.offset, len(word.text))
     return lower, upper
+
+
+def duplicate(endpoints: list[str], first: int) -> str:
+    """Return the warning for a line that repeats reals of its virtual (first at line `first`).
+
+    ldirectord adds such a real again and the kernel refuses it, so the first line stands.
+    """
+    if len(endpoints) == 1:
+        return (
+            f"duplicate real server {endpoints[0]} in this virtual service (first at line "
+            f"{first}); the kernel holds it once, so healthd keeps the first line's weight "
+            "and options"
+        )
+    shown = ", ".join(endpoints[:3]) + (
+        f" and {len(endpoints) - 3} more" if len(endpoints) > 3 else ""
+    )
+    return (
+        f"duplicate real servers {shown} in this virtual service (first at line {first}); the "
+        "kernel holds each once, so healthd keeps the first line's weight and options"
+    )

@@ -154,3 +154,18 @@ def test_configtest_strict_passes_a_file_ldirectord_reads_alike(cf, capsys):
     path = cf(GOOD)
     assert main(["-c", path, "configtest", "--strict"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_configtest_strict_refuses_a_repeated_real_and_exits_2(cf, capsys):
+    path = cf("virtual=192.0.2.10:80\n    real=192.0.2.11:80 gate\n    real=192.0.2.11:80 gate 5\n")
+    assert main(["-c", path, "configtest"]) == 0
+    assert capsys.readouterr().err.startswith(f"{path}:3:5: warning: duplicate real server")
+    assert main(["-c", path, "configtest", "--strict"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0] == (
+        f"{path}:3:5: error: duplicate real server 192.0.2.11:80 in this virtual service (first "
+        "at line 2); the kernel holds it once, so healthd keeps the first line's weight and options"
+    )
+    assert lines[-1] == f"healthd: {path}: 1 configuration error"

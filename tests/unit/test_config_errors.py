@@ -170,7 +170,7 @@ CASES = [
     (
         "virtual=192.0.2.10:80\n    real=10.0.0.5:80 gate\n    real=10.0.0.5 gate\n",
         [
-            "t.cf:3:5: error: duplicate real server 10.0.0.5:80 in this virtual service",
+            "t.cf:3:5: warning: duplicate real server 10.0.0.5:80 in this virtual service (first at line 2); the kernel holds it once, so healthd keeps the first line's weight and options",
         ],
     ),
     (

@@ -247,3 +247,73 @@ def test_the_daemon_logs_each_warning_once_per_load(tmp_path) -> None:
     logged = [e for e in captured if e["event"] == "config.warning"]
     assert len(logged) == 1
     assert f"{path}:1:1: warning: {REJECT} (Unknown command" in logged[0]["detail"]
+
+
+# a real repeated in one virtual: ldirectord adds it again and the kernel refuses the second
+KEEPS = "the kernel holds it once, so healthd keeps the first line's weight and options"
+
+
+def test_a_repeated_real_warns_at_the_second_line_and_keeps_the_first() -> None:
+    text = (
+        "virtual=192.0.2.10:80\n"
+        "    real=192.0.2.11:80 gate 3\n"
+        "    real=192.0.2.12:80 gate\n"
+        "    real=192.0.2.11 masq 7\n"
+    )
+    config, warnings = parse_text_with_warnings(text, "u.cf", resolver=RESOLVER, hostname="lb")
+    assert [str(w) for w in warnings] == [
+        f"u.cf:4:5: warning: duplicate real server 192.0.2.11:80 in this virtual service (first at line 2); {KEEPS}"
+    ]
+    assert warnings[0].ldirectord
+    reals = config.virtuals[0].reals
+    assert [(r.endpoint, r.forward.value, r.weight) for r in reals] == [
+        ("192.0.2.11:80", "gate", 3),
+        ("192.0.2.12:80", "gate", 1),
+    ]
+
+
+def test_a_range_that_overlaps_another_line_warns_once_per_first_line() -> None:
+    text = (
+        "virtual=192.0.2.10:80\n"
+        "    real=192.0.2.20:80 gate 2\n"
+        "    real=192.0.2.22:80 gate 4\n"
+        "    real=192.0.2.19->192.0.2.23:80 gate 9\n"
+        "    real=192.0.2.21:80 gate 5\n"
+    )
+    config, warnings = parse_text_with_warnings(text, "u.cf", resolver=RESOLVER, hostname="lb")
+    assert [str(w) for w in warnings] == [
+        f"u.cf:4:5: warning: duplicate real server 192.0.2.20:80 in this virtual service (first at line 2); {KEEPS}",
+        f"u.cf:4:5: warning: duplicate real server 192.0.2.22:80 in this virtual service (first at line 3); {KEEPS}",
+        f"u.cf:5:5: warning: duplicate real server 192.0.2.21:80 in this virtual service (first at line 4); {KEEPS}",
+    ]
+    weights = {r.endpoint: r.weight for r in config.virtuals[0].reals}
+    assert weights == {
+        "192.0.2.20:80": 2,
+        "192.0.2.22:80": 4,
+        "192.0.2.19:80": 9,
+        "192.0.2.21:80": 9,
+        "192.0.2.23:80": 9,
+    }
+
+
+def test_two_overlapping_ranges_say_how_many_more() -> None:
+    text = "virtual=192.0.2.10:80\n    real=192.0.2.20->192.0.2.29 gate\n    real=192.0.2.25->192.0.2.34 masq\n"
+    config, warnings = parse_text_with_warnings(text, "u.cf", resolver=RESOLVER, hostname="lb")
+    assert [str(w) for w in warnings] == [
+        "u.cf:3:5: warning: duplicate real servers 192.0.2.25:80, 192.0.2.26:80, 192.0.2.27:80 and 2 more in this virtual service (first at line 2); the kernel holds each once, so healthd keeps the first line's weight and options"
+    ]
+    assert [r.forward.value for r in config.virtuals[0].reals] == ["gate"] * 10 + ["masq"] * 5
+
+
+def test_the_same_real_in_two_virtuals_is_no_duplicate() -> None:
+    text = "virtual=192.0.2.10:80\n    real=192.0.2.11 gate\nvirtual=192.0.2.10:443\n    real=192.0.2.11 gate\n"
+    assert _upstream(text) == []
+
+
+def test_strict_makes_a_repeated_real_an_error() -> None:
+    text = "virtual=192.0.2.10:80\n    real=192.0.2.11 gate\n    real=192.0.2.11:80 gate 2\n"
+    with pytest.raises(ConfigErrors) as caught:
+        parse_text_with_warnings(text, "u.cf", resolver=RESOLVER, hostname="lb", strict=True)
+    assert [str(e) for e in caught.value.errors] == [
+        f"u.cf:3:5: error: duplicate real server 192.0.2.11:80 in this virtual service (first at line 2); {KEEPS}"
+    ]
