@@ -1,0 +1,166 @@
+"""Benchmark: how long `healthd -c FILE` takes from exec to a programmed table (not a test).
+
+Starts a small HTTP server on loopback (one listening socket per real, 127.0.0.11 and up,
+port 8080), writes a configuration of one virtual with those reals (service=http,
+checkinterval 1 s), execs `healthd -c FILE` and polls until the table holds every real at
+its weight; the time from just before exec to that poll is one sample. It also times
+`healthd -c FILE configtest` the same way (exec to exit).
+
+Natively it runs the daemon on the in-memory table (HEALTHD_DRIVER=fake) and reads it through
+the daemon's control socket; as root where IPVS works (the test VM) it runs on the kernel in a
+network namespace of its own and reads the table over netlink:
+
+    .venv/bin/python bench/startup.py                       # natively, in-memory table
+    .venv/bin/python -m tests.kernel.vm run -- .venv/bin/python bench/startup.py --kernel
+
+`--reals`, `--runs` pick the size and the number of samples (medians are printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address
+from pathlib import Path
+
+CLONE_NEWNET = 0x40000000
+PORT = 8080
+FIRST_REAL = IPv4Address("127.0.0.11")
+VIP = "192.0.2.10:80"
+DEADLINE = 180.0  # seconds one sample may take before the run fails
+
+
+def config_text(reals: int) -> str:
+    """Return the benchmark's configuration: one virtual, `reals` HTTP reals on loopback."""
+    lines = ["checktimeout=3", "checkinterval=1", "quiescent=no", f"virtual={VIP}"]
+    lines += [f"    real={FIRST_REAL + i}:{PORT} masq" for i in range(reals)]
+    lines += ['    service=http', '    request="ok.html"', '    receive="ok"', "    scheduler=wrr"]
+    return "\n".join(lines) + "\n"
+
+
+def serve_http(reals: int) -> None:
+    """Answer `ok` to every request on each real's address, in a daemon thread."""
+    ready = threading.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        for i in range(reals):
+            await asyncio.start_server(handle, str(FIRST_REAL + i), PORT)
+        ready.set()
+        await asyncio.Event().wait()
+
+    threading.Thread(target=asyncio.run, args=(main(),), daemon=True).start()
+    if not ready.wait(30):
+        raise SystemExit("startup: the HTTP server did not start")
+
+
+def enter_netns(name: str) -> None:
+    """Create network namespace `name`, move this process into it and bring loopback up."""
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    fd = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+    os.close(fd)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def kernel_reader() -> Callable[[], int]:
+    """Return a function that counts the dests with weight > 0 in the kernel's table."""
+    from healthd.ipvs.netlink import NetlinkDriver
+
+    async def count() -> int:
+        driver = NetlinkDriver()
+        try:
+            table = await driver.dump()
+        finally:
+            await driver.aclose()
+        return sum(1 for e in table.services.values() for d in e.dests.values() if d.weight > 0)
+
+    return lambda: asyncio.run(count())
+
+
+def control_reader(socket: str) -> Callable[[], int]:
+    """Return a function that counts the reals with kernel weight > 0 in the daemon's view."""
+    from healthd import control
+
+    def count() -> int:
+        try:
+            view = control.query(socket, timeout=1.0)
+        except control.ControlError:
+            return 0
+        reals = [r for v in view.get("virtuals", []) for r in v["reals"]]  # type: ignore[attr-defined]
+        return sum(1 for r in reals if (r.get("kernel_weight") or 0) > 0)
+
+    return count
+
+
+def sample(argv: list[str], env: dict[str, str], count: Callable[[], int], want: int) -> float:
+    """Exec the daemon, poll until `want` dests are up; return the seconds that took."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while count() < want:
+            if proc.poll() is not None:
+                raise SystemExit(f"startup: healthd exited with {proc.returncode}")
+            if time.monotonic() - start > DEADLINE:
+                raise SystemExit(f"startup: table not programmed within {DEADLINE:.0f} s")
+            time.sleep(0.05)
+        return time.monotonic() - start
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def configtest(argv: list[str], env: dict[str, str]) -> float:
+    start = time.monotonic()
+    subprocess.run([*argv, "configtest"], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reals", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--kernel", action="store_true", help="real IPVS (root, in the VM)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="healthd-startup-"))
+    if args.kernel:
+        enter_netns(f"healthd-startup-{os.getpid()}")
+    serve_http(args.reals)
+    cf = work / "startup.cf"
+    cf.write_text(config_text(args.reals))
+    env = {**os.environ, "HEALTHD_RUNDIR": str(work)}
+    if args.kernel:
+        count = kernel_reader()
+    else:
+        env["HEALTHD_DRIVER"] = "fake"
+        count = control_reader(str(work / "startup.cf.sock"))
+    argv = [sys.executable, "-m", "healthd", "-c", str(cf)]
+    runs = [sample(argv, env, count, args.reals) for _ in range(args.runs)]
+    tests = [configtest(argv, env) for _ in range(args.runs)]
+    where = "kernel IPVS" if args.kernel else "in-memory table"
+    print(f"{platform.node()} {platform.release()} Python {platform.python_version()}, {where}")
+    print(f"exec -> {args.reals} reals programmed: median {statistics.median(runs):.2f} s "
+          f"(runs: {', '.join(f'{r:.2f}' for r in runs)})")
+    print(f"exec -> configtest exit: median {statistics.median(tests):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in tests)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
