@@ -14,6 +14,9 @@ network namespace of its own and reads the table over netlink:
     .venv/bin/python -m tests.kernel.vm run -- .venv/bin/python bench/startup.py --kernel
 
 `--reals`, `--runs` pick the size and the number of samples (medians are printed).
+`--checkout DIR` (repeatable) runs the healthd of another source tree (an unpacked
+`git archive` of an older commit, say) as well, alternating with this one sample by sample,
+so a before/after comparison sees the same machine load.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -44,7 +48,7 @@ def config_text(reals: int) -> str:
     """Return the benchmark's configuration: one virtual, `reals` HTTP reals on loopback."""
     lines = ["checktimeout=3", "checkinterval=1", "quiescent=no", f"virtual={VIP}"]
     lines += [f"    real={FIRST_REAL + i}:{PORT} masq" for i in range(reals)]
-    lines += ['    service=http', '    request="ok.html"', '    receive="ok"', "    scheduler=wrr"]
+    lines += ["    service=http", '    request="ok.html"', '    receive="ok"', "    scheduler=wrr"]
     return "\n".join(lines) + "\n"
 
 
@@ -109,10 +113,30 @@ def control_reader(socket: str) -> Callable[[], int]:
     return count
 
 
-def sample(argv: list[str], env: dict[str, str], count: Callable[[], int], want: int) -> float:
+@dataclass(frozen=True)
+class Tree:
+    """One healthd source tree to run: its directory (the working directory and PYTHONPATH)."""
+
+    path: Path
+    runs: list[float] = field(default_factory=list)
+    tests: list[float] = field(default_factory=list)
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        return {**base, "PYTHONPATH": str(self.path)}
+
+
+def sample(
+    argv: list[str], tree: Tree, env: dict[str, str], count: Callable[[], int], want: int
+) -> float:
     """Exec the daemon, poll until `want` dests are up; return the seconds that took."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv,
+        cwd=tree.path,
+        env=tree.env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while count() < want:
             if proc.poll() is not None:
@@ -126,10 +150,22 @@ def sample(argv: list[str], env: dict[str, str], count: Callable[[], int], want:
         proc.wait(30)
 
 
-def configtest(argv: list[str], env: dict[str, str]) -> float:
+def configtest(argv: list[str], tree: Tree, env: dict[str, str]) -> float:
+    """Return the seconds from exec to exit of `healthd -c FILE configtest`."""
     start = time.monotonic()
-    subprocess.run([*argv, "configtest"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*argv, "configtest"],
+        cwd=tree.path,
+        env=tree.env(env),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.monotonic() - start
+
+
+def _figures(values: list[float]) -> str:
+    runs = ", ".join(f"{v:.2f}" for v in values)
+    return f"median {statistics.median(values):.2f} s (runs: {runs})"
 
 
 def main() -> int:
@@ -137,7 +173,10 @@ def main() -> int:
     parser.add_argument("--reals", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--kernel", action="store_true", help="real IPVS (root, in the VM)")
+    parser.add_argument("--checkout", action="append", type=Path, default=[])
     args = parser.parse_args()
+    here = Path(__file__).resolve().parents[1]
+    trees = [Tree(here), *(Tree(p.resolve()) for p in args.checkout)]
     work = Path(tempfile.mkdtemp(prefix="healthd-startup-"))
     if args.kernel:
         enter_netns(f"healthd-startup-{os.getpid()}")
@@ -151,14 +190,16 @@ def main() -> int:
         env["HEALTHD_DRIVER"] = "fake"
         count = control_reader(str(work / "startup.cf.sock"))
     argv = [sys.executable, "-m", "healthd", "-c", str(cf)]
-    runs = [sample(argv, env, count, args.reals) for _ in range(args.runs)]
-    tests = [configtest(argv, env) for _ in range(args.runs)]
+    for _ in range(args.runs):
+        for tree in trees:
+            tree.runs.append(sample(argv, tree, env, count, args.reals))
+            tree.tests.append(configtest(argv, tree, env))
     where = "kernel IPVS" if args.kernel else "in-memory table"
     print(f"{platform.node()} {platform.release()} Python {platform.python_version()}, {where}")
-    print(f"exec -> {args.reals} reals programmed: median {statistics.median(runs):.2f} s "
-          f"(runs: {', '.join(f'{r:.2f}' for r in runs)})")
-    print(f"exec -> configtest exit: median {statistics.median(tests):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in tests)})")
+    for tree in trees:
+        print(f"{tree.path}:")
+        print(f"  exec -> {args.reals} reals programmed: {_figures(tree.runs)}")
+        print(f"  exec -> configtest exit: {_figures(tree.tests)}")
     return 0
 
 

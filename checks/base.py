@@ -11,10 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self
-
-if TYPE_CHECKING:
-    import aiohttp
+from typing import ClassVar, Final, Protocol, Self
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -136,7 +133,6 @@ class CheckContext:
     """Shared resources handed to every check; owned and closed by the caller."""
 
     timeout: float  # the effective checktimeout or negotiatetimeout for this check
-    http: aiohttp.ClientSession | None = None  # None: checks.http uses its own HTTP/1.1 client
     extra: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -2,22 +2,18 @@
 
 Speaks HTTP/1.1 itself through checks._httpclient (one connection per request, bounded reads,
 a total timeout): CPU per check is a stated target and aiohttp costs about twice as much per
-request. A caller that hands an aiohttp session in ctx.http gets it used instead; `session()`,
-`new_session()` and `aclose()` manage such sessions.
+request, and importing it a tenth of a second at every start.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import functools
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from re import Pattern
 from typing import ClassVar, Final, Self
 
-import aiohttp
 from yarl import URL
 
 from checks import _httpclient as client
@@ -30,36 +26,6 @@ MAX_REDIRECTS: Final = 7  # ldirectord: LWP's default max_redirect
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _HEADERS: Final = {"User-Agent": "healthd", "Accept": "*/*"}
 _NO_ANSWER: Final = "server closed the connection without answering"
-
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]
-_sessions = weakref.WeakKeyDictionary()
-
-
-def session() -> aiohttp.ClientSession:
-    """Return this event loop's shared check session, creating it on first use."""
-    loop = asyncio.get_running_loop()
-    current = _sessions.get(loop)
-    if current is None or current.closed:
-        current = new_session()
-        _sessions[loop] = current
-    return current
-
-
-def new_session() -> aiohttp.ClientSession:
-    """Create a session fit for health checks: no connection reuse, no cookies."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(force_close=True, limit=0),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=30),
-        headers=_HEADERS,
-    )
-
-
-async def aclose() -> None:
-    """Close this event loop's shared session, if one was created."""
-    current = _sessions.pop(asyncio.get_running_loop(), None)
-    if current is not None:
-        await current.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +50,6 @@ class HTTPCheck:
     virtualhost: str | None
     tls: TLSSettings
     timeout: float
-    http: aiohttp.ClientSession | None = field(default=None, compare=False)
     _plans: dict[Target, _Plan] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
@@ -104,7 +69,6 @@ class HTTPCheck:
             virtualhost=options.get("virtualhost") or None,
             tls=TLSSettings.from_options(options),
             timeout=ctx.timeout,
-            http=ctx.http,
         )
 
     @classmethod
@@ -132,16 +96,12 @@ class HTTPCheck:
         sw = timed()
         try:
             async with within(self.timeout):
-                if self.http is not None:
-                    return await self._fetch_session(self.http, target, sw)
                 return await self._fetch(target, sw)
-        except (aiohttp.ClientSSLError, client.NoAnswerError, client.ProtocolError) as exc:
-            return sw.down(*_http_failure(exc))
-        except aiohttp.ServerDisconnectedError:
+        except client.NoAnswerError:
             return sw.down(Reason.RESET, _NO_ANSWER)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
-            return sw.down(Reason.PROTOCOL_ERROR, str(exc) or type(exc).__name__)
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        except client.ProtocolError as exc:
+            return sw.down(Reason.PROTOCOL_ERROR, str(exc))
+        except (OSError, TimeoutError, ValueError) as exc:
             reason, detail = classify(exc)
             if reason is Reason.TIMEOUT:
                 detail = f"no complete answer within {self.timeout:g}s"
@@ -154,7 +114,8 @@ class HTTPCheck:
             plan = self._plans[target] = self._plan(target)
         url = plan.url
         for hop in range(MAX_REDIRECTS + 1):
-            # Host header and SNI name go to the configured origin only (see _fetch_session)
+            # Host header and SNI name go to the configured origin only, never to another host
+            # a redirect points at (LWP drops Host on every redirect; we keep it on the origin)
             same = hop == 0 or url.origin() == plan.url.origin()
             if hop == 0 and plan.direct is not None:
                 resp = await client.fetch_direct(plan.direct, limit=MAX_BODY)
@@ -183,34 +144,6 @@ class HTTPCheck:
         headers = {**_HEADERS, "Host": vhost} if vhost else _HEADERS
         prepared = client.direct(self.method, url, headers) if proxy is None else None
         return _Plan(url, proxy, headers, prepared)
-
-    async def _fetch_session(
-        self, http: aiohttp.ClientSession, target: Target, sw: Stopwatch
-    ) -> Result:
-        url = first = self.url(target)
-        proxy = self.proxy(target)
-        vhost = self._host_header(target) if proxy is None else None  # ldirectord: none for proxies
-        for hop in range(MAX_REDIRECTS + 1):
-            # Host header and SNI name go to the configured origin only, never to another host
-            # a redirect points at (LWP drops Host on every redirect; we keep it on the origin).
-            same = url.origin() == first.origin()
-            async with http.request(
-                self.method,
-                url,
-                headers={"Host": vhost} if same and vhost else None,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                ssl=self.tls.context(),
-                server_hostname=self.tls.hostname if same and url.scheme == "https" else None,
-                proxy=proxy,
-            ) as resp:
-                location = resp.headers.get("Location")
-                if resp.status in _REDIRECTS and location and hop < MAX_REDIRECTS:
-                    url = resp.url.join(URL(location))
-                    continue
-                body = await _read_body(resp) if self.method == "GET" else ""
-                return self._judge(resp.status, resp.reason or "", body, sw)
-        raise AssertionError("unreachable: the last hop always returns")  # pragma: no cover
 
     def _judge(self, status: int, reason: str, body: str, sw: Stopwatch) -> Result:
         status_line = f"{status} {reason}".strip()
@@ -274,16 +207,6 @@ def _parse_url(text: str) -> URL:
     return url
 
 
-async def _read_body(resp: aiohttp.ClientResponse) -> str:
-    """Read at most MAX_BODY bytes of the body and decode it leniently."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < MAX_BODY and (chunk := await resp.content.read(MAX_BODY - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-    return _decode(b"".join(chunks), resp.charset)
-
-
 def _decode(body: bytes, charset: str | None) -> str:
     """Decode a body leniently in its charset (UTF-8 when absent or unknown)."""
     charset = charset or "utf-8"
@@ -292,16 +215,3 @@ def _decode(body: bytes, charset: str | None) -> str:
     except LookupError:
         charset = "utf-8"
     return body.decode(charset, "replace")
-
-
-def _http_failure(exc: Exception) -> tuple[Reason, str]:
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return Reason.TLS_ERROR, _tls_detail(exc)
-    if isinstance(exc, client.NoAnswerError):
-        return Reason.RESET, _NO_ANSWER
-    return Reason.PROTOCOL_ERROR, str(exc)
-
-
-def _tls_detail(exc: aiohttp.ClientSSLError) -> str:
-    cause = getattr(exc, "certificate_error", None) or exc.os_error
-    return classify(cause)[1] if isinstance(cause, Exception) else str(exc)

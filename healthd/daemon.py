@@ -107,13 +107,6 @@ def render_errors(errors: ConfigErrors) -> str:
     return format_errors(errors)
 
 
-async def _close_http() -> None:
-    """Close the checks' shared HTTP session, if any check opened one."""
-    aclose = getattr(sys.modules.get("checks.http"), "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
 class _Listener:
     """Engine listener that tells the daemon about engine state changes (the rest it skips)."""
 
@@ -222,7 +215,6 @@ class Daemon:
             self._remove_signals(loop)
             if self._control is not None:
                 await self._control.close()
-            await _close_http()
             if self.pid_path is not None:
                 pidfile.remove(self.pid_path)
             log.info(logs.DAEMON_STOPPED, config=self.config.path)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -180,9 +179,6 @@ class Engine(KernelSync):
                 if virtual.cleanstop and key in present:
                     await self._apply_op(DelService(key))
         await self._hooks.drain(HOOK_DRAIN)
-        http = sys.modules.get("checks.http")  # the checks' shared HTTP session, if one was made
-        if http is not None:
-            await http.aclose()
 
     def snapshot(self) -> dict[str, object]:
         """Return the status view: every virtual, each real's health, last result, weight."""

@@ -111,12 +111,7 @@ async def run_checks(config: Config, pairs: Sequence[tuple[Virtual, Real]]) -> l
         key = hl.check_key(virtual, real)
         if key not in tasks:
             tasks[key] = asyncio.create_task(_check_key(virtual, real, sem, forced))
-    try:
-        await asyncio.gather(*tasks.values())
-    finally:
-        http = sys.modules.get("checks.http")
-        if http is not None:
-            await http.aclose()
+    await asyncio.gather(*tasks.values())
     return [_row(v, r, tasks[hl.check_key(v, r)].result()) for v, r in pairs]
 
 

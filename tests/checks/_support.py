@@ -28,7 +28,7 @@ def make_target(host: str, port: int, **kwargs: object) -> Target:
 
 
 def ctx(timeout: float = 2.0) -> CheckContext:
-    """Return a CheckContext with the shared (lazy) HTTP session."""
+    """Return a CheckContext with the given timeout."""
     return CheckContext(timeout=timeout)
 
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import trustme
 
-import checks.http
 from tests.checks._support import SNIRecorder
 
 
@@ -83,13 +82,6 @@ def unanswered_port(host: str) -> Iterator[int]:
         # further SYNs, so a new connect() hangs until its timeout.
         with socket.create_connection((host, port), timeout=1):
             yield port
-
-
-@pytest.fixture(autouse=True)
-async def _close_http_session() -> AsyncIterator[None]:
-    """Close the lazily created shared HTTP session after each test."""
-    yield
-    await checks.http.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-from checks.base import CheckContext, CheckOptionError, Reason, Status
-from checks.http import MAX_BODY, HTTPCheck, HTTPProxyCheck, HTTPSCheck, aclose, new_session
+from checks.base import CheckOptionError, Reason, Status
+from checks.http import MAX_BODY, HTTPCheck, HTTPProxyCheck, HTTPSCheck
 from tests.checks._support import SNIRecorder, ctx, make_target
 from tests.checks.servers.tinyproxy import tinyproxy
 
@@ -42,6 +41,10 @@ class Backend:
             raise web.HTTPFound("/loop")
         if path == "/big":
             return web.Response(body=b"x" * (MAX_BODY + 10) + b"MARKER")
+        if path == "/cookie":
+            response = web.Response(text="alive")
+            response.set_cookie("session", "1")
+            return response
         if path == "/away":
             raise web.HTTPFound(request.query["to"])
         return web.Response(text=f"service alive on {path}?{request.query_string}")
@@ -178,19 +181,6 @@ async def test_body_read_is_bounded(host, backend) -> None:
     _, port = backend
     result = await http({"request": "/big", "receive": "MARKER"}).check(make_target(host, port))
     assert result.reason == Reason.BODY_MISMATCH
-
-
-async def test_a_given_session_is_used(host, backend) -> None:
-    _, port = backend
-    session = new_session()
-    try:
-        check = HTTPCheck.from_options({}, CheckContext(timeout=1, http=session))
-        assert check.http is session
-        assert (await check.check(make_target(host, port))).up
-        await aclose()  # closes only the lazily created shared session
-        assert not session.closed
-    finally:
-        await session.close()
 
 
 async def _raw_server(host: str, reply: bytes) -> asyncio.Server:
@@ -406,11 +396,13 @@ def test_http_proxy_needs_an_absolute_http_url(request_option) -> None:
     assert info.value.option == "request"
 
 
-async def test_session_is_made_for_health_checks() -> None:
-    session = new_session()
-    try:
-        assert session.connector is not None
-        assert session.connector.force_close
-        assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
-    finally:
-        await session.close()
+async def test_each_check_is_a_fresh_connection_without_cookies(host, backend) -> None:
+    # what health checks need of their client: no connection kept between runs, no cookie
+    # carried from one answer to the next request
+    app, port = backend
+    check = http({"request": "/cookie"})
+    for _ in range(2):
+        assert (await check.check(make_target(host, port))).up
+    assert len(app.seen) == 2
+    assert [r.headers.get("Cookie") for r in app.seen] == [None, None]
+    assert [r.headers.get("Connection") for r in app.seen] == ["close", "close"]

@@ -17,7 +17,7 @@ import trustme
 from checks.base import Result, Status
 from checks.connect import ConnectCheck
 from checks.deadline import within
-from checks.http import HTTPCheck, HTTPSCheck, aclose
+from checks.http import HTTPCheck, HTTPSCheck
 from tests.checks._support import ctx, make_target
 from tests.checks.test_ping import needs_icmp, ping
 
@@ -29,10 +29,7 @@ def on_uvloop(main: Callable[[], Awaitable[Result]]) -> Result:
 
     async def wrapped() -> Result:
         assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
-        try:
-            return await main()
-        finally:
-            await aclose()
+        return await main()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(wrapped())
