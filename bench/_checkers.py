@@ -203,7 +203,7 @@ async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Aw
     logs.configure(False, str(Path(args.workdir) / f"healthd-{args.n}.log"), cache=True)
     config = await asyncio.to_thread(load, str(cf))
     listener = _Listener(tally)
-    heap.tune()  # the daemon's collector settings (healthd.commands.daemon.serve)
+    heap.tune()  # the daemon's collector settings (healthd.app.serve)
     engine = Engine(config, FakeDriver(), listeners=[listener, heap.Settle()])
     task = asyncio.create_task(engine.run())
     waiter = asyncio.create_task(listener.running.wait())

@@ -24,14 +24,14 @@ EXIT_USAGE = 255  # ldirectord: pod2usage(-exitval => -1)
 
 # verb -> "module:function"; each function takes the parsed Namespace and returns an exit code
 COMMANDS: dict[str, str] = {
-    "run": "healthd.commands.daemon:run",
-    "start": "healthd.commands.daemon:start",
-    "stop": "healthd.commands.daemon:stop",
-    "restart": "healthd.commands.daemon:restart",
-    "try-restart": "healthd.commands.daemon:try_restart",
-    "reload": "healthd.commands.daemon:reload",
-    "force-reload": "healthd.commands.daemon:reload",
-    "status": "healthd.commands.daemon:status",
+    "run": "healthd.commands.run:run",
+    "start": "healthd.commands.start:start",
+    "stop": "healthd.commands.stop:stop",
+    "restart": "healthd.commands.restart:restart",
+    "try-restart": "healthd.commands.restart:try_restart",
+    "reload": "healthd.commands.reload:reload",
+    "force-reload": "healthd.commands.reload:reload",
+    "status": "healthd.commands.status:status",
     "configtest": "healthd.commands.config:configtest",
     "dump": "healthd.commands.config:dump",
     "check": "healthd.commands.check:check",

@@ -49,7 +49,7 @@ RLIMIT_FAILED: Final = "rlimit.raise_failed"
 LOG_SYSLOG_FAILED: Final = "log.syslog_unavailable"
 LOG_FILE_FAILED: Final = "log.file_unavailable"
 LOOP_FALLBACK: Final = "loop.uvloop_unavailable"
-# lifecycle (daemon.py, commands/daemon.py, sdnotify.py, control.py)
+# lifecycle (daemon.py, app.py, sdnotify.py, control.py)
 CONFIG_CHANGED: Final = "config.changed"
 DAEMON_STATUS: Final = "daemon.status_dumped"
 DAEMON_FORCED_EXIT: Final = "daemon.exit_forced"

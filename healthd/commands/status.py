@@ -14,15 +14,15 @@ import argparse
 from dataclasses import dataclass, field
 
 from healthd import control, pidfile
-from healthd.commands.daemon import (
+from healthd.commands.common import (
     EXIT_FAIL,
     EXIT_OK,
     EXIT_STOPPED,
     Instance,
-    _err,
-    _out,
+    err,
     find,
     locate,
+    out,
 )
 from healthd.errors import HealthdError
 
@@ -36,7 +36,7 @@ class Report:
 
     def stopped(self, text: str) -> None:
         # the stopped line is ldirectord's stdout line; keep stdout parseable in the formats
-        (_out if self.fmt == "text" else _err)(text)
+        (out if self.fmt == "text" else err)(text)
 
 
 def status(ns: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def status(ns: argparse.Namespace) -> int:
     fmt = getattr(ns, "format", "text")
     code, view = _status(inst, Report(fmt))
     if fmt != "text":
-        _out(control.render(view, fmt))
+        out(control.render(view, fmt))
     return code
 
 
@@ -65,7 +65,7 @@ def _status(inst: Instance, report: Report) -> tuple[int, dict[str, object]]:
         view["error"] = str(exc)
     names = _execute_names(inst, view)
     if isinstance(names, str):
-        _err(f"healthd: cannot list the execute= instances of {inst.path}: {names}")
+        err(f"healthd: cannot list the execute= instances of {inst.path}: {names}")
         view["instances_error"] = names
         return code, view
     children: list[dict[str, object]] = []
@@ -80,10 +80,10 @@ def _status(inst: Instance, report: Report) -> tuple[int, dict[str, object]]:
 def _say(inst: Instance, st: pidfile.PidStatus, report: Report) -> int:
     """Print ldirectord's lines for one instance and return its own exit code."""
     if st.state is pidfile.State.RUNNING:
-        _err(f"ldirectord for {inst.path} is running with pid: {st.pid}")
+        err(f"ldirectord for {inst.path} is running with pid: {st.pid}")
         return EXIT_OK
     if st.state is pidfile.State.STALE:
-        _err(f"ldirectord stale pid file {st.path} for {inst.path}")
+        err(f"ldirectord stale pid file {st.path} for {inst.path}")
         report.stopped(f"ldirectord is stopped for {inst.path}")
         return EXIT_FAIL
     report.stopped(f"ldirectord is stopped for {inst.path}")
@@ -97,7 +97,7 @@ def _child(name: str, report: Report) -> dict[str, object] | None:
     try:
         path = lookup(name)
     except (HealthdError, OSError) as exc:
-        _err(f"healthd: {exc}")
+        err(f"healthd: {exc}")
         return {"config": name, "status": "not_found", "pid": None, "error": str(exc)}
     if path in report.seen:
         return None  # ldirectord would ask it again, for ever

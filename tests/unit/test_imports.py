@@ -8,6 +8,8 @@
 - aiohttp is imported only by the demo's local backends (healthd/demo/). The checks speak
   HTTP through checks/_httpclient.py: CPU per check is a stated target, aiohttp costs about
   twice as much per request and a tenth of a second to import.
+- No import cycle among first-party modules, counting the imports made inside functions:
+  each room can be read (and loaded) without the ones that use it.
 Imports under `if TYPE_CHECKING:` are annotations only and do not count.
 """
 
@@ -181,3 +183,50 @@ def test_pure_core_does_no_io_imports(module: str) -> None:
         if bad:
             problems.append(f"{' -> '.join(chain)} imports {', '.join(bad)}")
     assert problems == []
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """Return one import cycle of `graph` (first module repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)) is not None:
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)) is not None:
+            return found
+    return None
+
+
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for module in MODULES:
+        targets = set()
+        for name in imports_of(module):
+            # `import healthd.ipvs.types` also runs the packages above it; a package's
+            # __init__ importing its own submodules is how packages work, not a cycle
+            if name in MODULES and name != module and not module.startswith(f"{name}."):
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycle(graph) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle() -> None:
+    cycle = _cycle(_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from healthd import logs
-from healthd.commands import daemon
+from healthd import app, logs
 from healthd.model import Config
 
 
@@ -30,7 +29,7 @@ def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_the_daemon_caches_its_loggers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: list[dict[str, object]] = []
     monkeypatch.setattr(logs, "configure", lambda *a, **kw: seen.append(kw))
-    daemon._configure_logs(Config(path="x.cf", logfile=str(tmp_path / "l.log")), debug=False)
+    app.configure_logs(Config(path="x.cf", logfile=str(tmp_path / "l.log")), debug=False)
     assert seen == [{"cache": True}]
 
 
