@@ -3,7 +3,8 @@
 It speaks netlink on its own non-blocking socket, with messages packed and parsed by
 healthd.ipvs._wire (struct, no generic attribute classes): pyroute2's per-attribute Python
 decoding and its asyncio socket cost milliseconds per message, which made a dump of tens of
-thousands of destinations take minutes. pyroute2 is used for nothing but its NetlinkError.
+thousands of destinations take minutes. What runs once per socket (the family lookup, entering
+a network namespace) is pyroute2's, in healthd.ipvs.genl, loaded only when a socket opens.
 Every kernel error becomes a one-line DriverError; the errno policy (EEXIST, ENOENT) is
 healthd.ipvs.driver's, and what to change is healthd.reconcile's.
 """
@@ -11,7 +12,6 @@ healthd.ipvs.driver's, and what to change is healthd.reconcile's.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import os
 import socket
@@ -19,18 +19,15 @@ import struct
 import threading
 from typing import Final
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from healthd.ipvs import _wire as w
 from healthd.ipvs._wire import decode_dest, decode_service, encode
 from healthd.ipvs.driver import apply_idempotent, error, validate
 from healthd.ipvs.types import Counters, Dest, DestKey, Op, ServiceEntry, ServiceKey, Table
 
-__all__ = ["NetlinkDriver", "decode_dest", "decode_service", "encode"]
+__all__ = ["KernelError", "NetlinkDriver", "decode_dest", "decode_service", "encode"]
 
 NO_IPVS: Final = "IPVS is not available in this kernel (modprobe ip_vs failed)"
 NETNS_DIR: Final = "/var/run/netns"  # where `ip netns add` puts its names
-CLONE_NEWNET: Final = 0x40000000
 SOL_NETLINK: Final = 270
 NETLINK_CAP_ACK: Final = 10  # acks without a copy of the request
 RCVBUF: Final = 1 << 20
@@ -39,6 +36,14 @@ YIELD_EVERY: Final = 32  # services dumped between two turns of the event loop
 # seconds one request may wait for its whole answer; the kernel answers at once, so running
 # out means a reply was lost (e.g. ENOBUFS on a full socket): fail it, start a fresh socket
 REPLY_TIMEOUT: Final = 15.0
+
+
+class KernelError(Exception):
+    """The kernel answered a request with an error (`code`, an errno), or none came."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code, os.strerror(code))
+        self.code = code
 
 
 # --- the socket ----------------------------------------------------------------------------
@@ -67,15 +72,10 @@ def _socket_in(netns: str) -> socket.socket:
     result: list[socket.socket | OSError] = []
 
     def enter() -> None:
+        from healthd.ipvs import genl
+
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, os.strerror(err), path)
-            finally:
-                os.close(fd)
+            genl.enter_netns(path)
             result.append(_new_socket())
         except OSError as exc:
             result.append(exc)
@@ -119,7 +119,7 @@ class _Channel:
         await asyncio.get_running_loop().sock_sendall(self.sock, data)
 
     async def replies(self, seq: int) -> list[bytes]:
-        """Return the bodies answering request `seq`; raise NetlinkError on a kernel error.
+        """Return the bodies answering request `seq`; raise KernelError on a kernel error.
 
         Ends at the ack (NLMSG_ERROR 0), the error, or NLMSG_DONE of a dump; messages left
         from other requests are skipped.
@@ -134,16 +134,16 @@ class _Channel:
                 if kind == w.NLMSG_ERROR:
                     code = w.error_code(body)
                     if code:
-                        raise NetlinkError(code)
+                        raise KernelError(code)
                     return bodies
                 if kind == w.NLMSG_DONE:
                     code = w.error_code(body) if len(body) >= 4 else 0
                     if code:
-                        raise NetlinkError(code)
+                        raise KernelError(code)
                     return bodies
                 bodies.append(body)
             if not data:
-                raise NetlinkError(errno.EIO)
+                raise KernelError(errno.EIO)
 
     async def request(self, cmd: int, payload: bytes, *, dump: bool = False) -> list[bytes]:
         seq = self.next_seq()
@@ -152,15 +152,17 @@ class _Channel:
         return await self.replies(seq)
 
     async def resolve(self) -> None:
-        """Look up the IPVS family id (NetlinkError ENOENT when ip_vs is not loaded)."""
+        """Look up the IPVS family id (KernelError ENOENT when ip_vs is not loaded)."""
+        from healthd.ipvs import genl
+
         seq = self.next_seq()
-        await self.send(w.family_request(seq))
+        await self.send(genl.family_request(seq))
         for body in await self.replies(seq):
-            found = w.family_id(body)
+            found = genl.family_id(body)
             if found is not None:
                 self.family = found
                 return
-        raise NetlinkError(errno.ENOENT)
+        raise KernelError(errno.ENOENT)
 
 
 # --- the driver ----------------------------------------------------------------------------
@@ -189,7 +191,7 @@ class NetlinkDriver:
             return self._chan
         try:
             chan = await self._connect()
-        except NetlinkError as exc:
+        except KernelError as exc:
             if exc.code != errno.ENOENT:
                 raise error(None, exc.code) from None
             # kernel: the "IPVS" family appears only once ip_vs is loaded; try that once
@@ -197,7 +199,7 @@ class NetlinkDriver:
                 raise error(None, errno.ENOENT, NO_IPVS) from None
             try:
                 chan = await self._connect()
-            except NetlinkError:
+            except KernelError:
                 raise error(None, errno.ENOENT, NO_IPVS) from None
         except OSError as exc:
             raise error(None, exc.errno or errno.EIO) from None
@@ -218,16 +220,16 @@ class NetlinkDriver:
         return chan
 
     async def _request(self, cmd: int, payload: bytes, *, dump: bool = False) -> list[bytes]:
-        """Send one IPVS command and return its reply bodies; raise NetlinkError."""
+        """Send one IPVS command and return its reply bodies; raise KernelError."""
         chan = await self._open()
         try:
             async with asyncio.timeout(self.reply_timeout):
                 return await chan.request(cmd, payload, dump=dump)
-        except NetlinkError:
+        except KernelError:
             raise
         except TimeoutError:
             self._drop()  # the answer may still come: never read it as the next one's
-            raise NetlinkError(errno.ETIMEDOUT) from None
+            raise KernelError(errno.ETIMEDOUT) from None
         except BaseException:
             # cancelled or failed mid-answer: the socket may hold a half-read reply or a
             # running dump, so the next request starts on a fresh socket
@@ -244,7 +246,7 @@ class NetlinkDriver:
         async with self._lock:
             try:
                 return Table(await self._entries())
-            except NetlinkError as exc:
+            except KernelError as exc:
                 raise error(None, exc.code) from None
             except OSError as exc:
                 raise error(None, exc.errno or errno.EIO) from None
@@ -287,7 +289,7 @@ class NetlinkDriver:
         validate(op)
         try:
             await self._request(*encode(op))
-        except NetlinkError as exc:
+        except KernelError as exc:
             raise error(op, exc.code) from None
         except OSError as exc:
             raise error(op, exc.errno or errno.EIO) from None

@@ -1,7 +1,8 @@
 """The dependency rules of the package layout, checked by walking imports with ast.
 
 - checks/ never imports healthd (it is a standalone library).
-- Only healthd/ipvs/netlink.py imports pyroute2.
+- Only healthd/ipvs/genl.py (the driver's pyroute2 edge) imports pyroute2, and only
+  healthd/ipvs/netlink.py imports it, inside the functions that open a socket.
 - The pure core (model, health, reconcile, the engine's state, config lexer/parser/build,
   ipvs.types) imports no asyncio, aiohttp or pyroute2, not even through the first-party
   modules it imports.
@@ -153,11 +154,30 @@ def test_checks_never_import_healthd(module: str) -> None:
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_only_the_netlink_driver_imports_pyroute2(module: str) -> None:
-    if module == "healthd.ipvs.netlink":
+def test_only_the_netlink_edge_imports_pyroute2(module: str) -> None:
+    if module == "healthd.ipvs.genl":
         return
     offending = sorted(name for name in imports_of(module) if _top(name) == "pyroute2")
-    assert offending == [], f"{module} imports {offending}; only healthd.ipvs.netlink may"
+    assert offending == [], f"{module} imports {offending}; only healthd.ipvs.genl may"
+    if "healthd.ipvs.genl" in imports_of(module):
+        assert module == "healthd.ipvs.netlink", f"{module} imports the pyroute2 edge"
+
+
+def test_the_netlink_driver_loads_pyroute2_only_when_it_opens_a_socket() -> None:
+    path = MODULES["healthd.ipvs.netlink"]
+    top_level = names_in(
+        ast.Module(
+            body=[
+                n
+                for n in ast.parse(path.read_text()).body
+                if not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            ],
+            type_ignores=[],
+        ),
+        "healthd.ipvs",
+    )
+    assert "healthd.ipvs.genl" in imports_of("healthd.ipvs.netlink")
+    assert "healthd.ipvs.genl" not in top_level
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

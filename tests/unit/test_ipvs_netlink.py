@@ -1,8 +1,11 @@
 """NetlinkDriver wire format and reply handling, checked offline.
 
 The encoder and decoder (healthd.ipvs._wire, plain struct) are cross-checked against
-pyroute2's independent IPVS codec; the request/reply loop runs over a datagram socket pair
-fed with hand-built netlink replies. The kernel side is proved by tests/contract in the VM.
+pyroute2's independent IPVS message classes in both directions: what we encode, pyroute2
+decodes to the same values, and what pyroute2 encodes (as the kernel's replies), we decode
+to the same Service and Dest; services and dests, IPv4, IPv6 and firewall marks. The
+request/reply loop runs over a datagram socket pair fed with hand-built netlink replies.
+The kernel side is proved by tests/contract in the VM.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import struct
 from ipaddress import ip_address
 
 import pytest
-from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.generic import ipvs as genl
 
 from healthd.errors import DriverError
@@ -155,6 +157,138 @@ def test_del_dest_sends_only_the_keys():
     assert dict(msg.get_attr("IPVS_CMD_ATTR_SERVICE")["attrs"])["IPVS_SVC_ATTR_PROTOCOL"] == 6
 
 
+# --- both directions, value by value ------------------------------------------------------
+
+_AF = {4: 2, 6: 10}
+_PROTO = {Protocol.TCP: 6, Protocol.UDP: 17, Protocol.SCTP: 132}
+_METHOD = {Method.MASQ: 0, Method.TUNNEL: 2, Method.ROUTE: 3}
+
+# each service with the attributes the kernel holds for it, as pyroute2 names them: the key,
+# scheduler, flags (persistent 0x1, one-packet 0x4, scheduler flags 0x8 up), timeout, netmask
+# (IPv6: a prefix length in host order, which pyroute2's ip4addr shows as its bytes)
+_V6_PLEN = {
+    64: socket.inet_ntoa(struct.pack("=I", 64)),
+    128: socket.inet_ntoa(struct.pack("=I", 128)),
+}
+CASES = [
+    (
+        Service(V4, "wrr"),
+        {"SCHED_NAME": "wrr", "FLAGS": 0, "TIMEOUT": 0, "NETMASK": "255.255.255.255"},
+    ),
+    (
+        Service(
+            V4, "sh", persistent=300, netmask="255.255.255.0", sched_flags=frozenset({"sh-port"})
+        ),
+        {"SCHED_NAME": "sh", "FLAGS": 0x1 | 0x10, "TIMEOUT": 300, "NETMASK": "255.255.255.0"},
+    ),
+    (
+        Service(V6, "rr", persistent=60, netmask=64, one_packet=True),
+        {"SCHED_NAME": "rr", "FLAGS": 0x1 | 0x4, "TIMEOUT": 60, "NETMASK": _V6_PLEN[64]},
+    ),
+    (
+        Service(ServiceKey(Protocol.FWM, fwmark=1), "lc", persistent=5),
+        {"SCHED_NAME": "lc", "FLAGS": 0x1, "TIMEOUT": 5, "NETMASK": "255.255.255.255"},
+    ),
+    (
+        Service(FWM6, "mh", sched_flags=frozenset({"mh-port"})),
+        {"SCHED_NAME": "mh", "FLAGS": 0x10, "TIMEOUT": 0, "NETMASK": _V6_PLEN[128]},
+    ),
+]
+DESTS = [
+    (V4, Dest(DestKey(ip_address("198.51.100.3"), 8080), 5, Method.MASQ, upper=100, lower=10)),
+    (V6, Dest(DestKey(ip_address("2001:db8::7"), 53), 0, Method.TUNNEL)),
+    (FWM6, Dest(DestKey(ip_address("2001:db8::8"), 0), 65535, Method.ROUTE)),
+    (
+        ServiceKey(Protocol.FWM, fwmark=1),
+        Dest(DestKey(ip_address("198.51.100.4"), 0), 1, Method.ROUTE),
+    ),
+]
+
+
+def _key_attrs(key: ServiceKey) -> dict[str, object]:
+    """Return a service key's attributes as pyroute2 names them."""
+    if key.proto is Protocol.FWM:
+        return {"AF": _AF[key.family], "FWMARK": key.fwmark}
+    return {
+        "AF": _AF[key.family],
+        "PROTOCOL": _PROTO[key.proto],
+        "ADDR": str(key.address),
+        "PORT": key.port,
+    }
+
+
+def _named(nla, prefix: str) -> dict[str, object]:
+    """Return pyroute2's decoded attributes without their prefix; flags as their bits."""
+    out = {}
+    for name, value in nla["attrs"]:
+        short = name.removeprefix(prefix)
+        out[short] = value["flags"] if short == "FLAGS" else value
+    return out
+
+
+@pytest.mark.parametrize(("service", "want"), CASES, ids=[str(s) for s, _ in CASES])
+def test_pyroute2_decodes_our_services(service, want):
+    _cmd, msg = _pyroute2(AddService(service))
+    nla = msg.get_attr("IPVS_CMD_ATTR_SERVICE")
+    assert _named(nla, "IPVS_SVC_ATTR_") == {**_key_attrs(service.key), **want}
+    assert nla.get_attr("IPVS_SVC_ATTR_FLAGS")["mask"] == 0xFFFFFFFF
+
+
+def _pyroute2_reply(attrs: list[tuple[str, object]], nested: str) -> bytes:
+    """Return a reply body (after nlmsghdr) as pyroute2 encodes it, one nested attribute."""
+    msg = genl.ipvsmsg()
+    msg["cmd"] = genl.IPVS_CMD_NEW_SERVICE if nested == "SERVICE" else genl.IPVS_CMD_NEW_DEST
+    msg["version"] = 1
+    msg["attrs"] = [(f"IPVS_CMD_ATTR_{nested}", {"attrs": attrs})]
+    msg["header"]["type"] = 0x20
+    msg.encode()
+    return bytes(msg.data)[16:]
+
+
+@pytest.mark.parametrize(("service", "want"), CASES, ids=[str(s) for s, _ in CASES])
+def test_we_decode_pyroute2s_services(service, want):
+    attrs = {**_key_attrs(service.key), **want}
+    attrs["FLAGS"] = {"flags": want["FLAGS"], "mask": 0xFFFFFFFF}
+    stats = {"attrs": [(f"IPVS_STATS_ATTR_{n}", v) for n, v in _STATS]}
+    pairs = [(f"IPVS_SVC_ATTR_{k}", v) for k, v in attrs.items()]
+    body = _pyroute2_reply([*pairs, ("IPVS_SVC_ATTR_STATS64", stats)], "SERVICE")
+    nested = w.reply_attr(body, w.ATTR_SERVICE)
+    assert nested is not None
+    decoded, counters = netlink.decode_service(nested)
+    assert decoded == service
+    assert counters == Counters(0, 0, 0, 7, 2**33, 9, 2**40, 11)
+
+
+def _dest_attrs(dest: Dest) -> dict[str, object]:
+    return {
+        "ADDR_FAMILY": _AF[dest.key.address.version],
+        "ADDR": str(dest.key.address),
+        "PORT": dest.key.port,
+        "FWD_METHOD": _METHOD[dest.method],
+        "WEIGHT": dest.weight,
+        "U_THRESH": dest.upper,
+        "L_THRESH": dest.lower,
+    }
+
+
+@pytest.mark.parametrize(("key", "dest"), DESTS, ids=[f"{k} {d.key}" for k, d in DESTS])
+def test_pyroute2_decodes_our_dests(key, dest):
+    _cmd, msg = _pyroute2(AddDest(key, dest))
+    assert _named(msg.get_attr("IPVS_CMD_ATTR_DEST"), "IPVS_DEST_ATTR_") == _dest_attrs(dest)
+    assert _named(msg.get_attr("IPVS_CMD_ATTR_SERVICE"), "IPVS_SVC_ATTR_") == _key_attrs(key)
+
+
+@pytest.mark.parametrize(("key", "dest"), DESTS, ids=[f"{k} {d.key}" for k, d in DESTS])
+def test_we_decode_pyroute2s_dests(key, dest):
+    attrs = [(f"IPVS_DEST_ATTR_{k}", v) for k, v in _dest_attrs(dest).items()]
+    attrs += [("IPVS_DEST_ATTR_ACTIVE_CONNS", 3), ("IPVS_DEST_ATTR_INACT_CONNS", 2)]
+    nested = w.reply_attr(_pyroute2_reply(attrs, "DEST"), w.ATTR_DEST)
+    assert nested is not None
+    decoded, counters = netlink.decode_dest(nested, key.family)
+    assert decoded == dest
+    assert counters == Counters(active_conns=3, inactive_conns=2)
+
+
 def _kernel_dest_reply() -> bytes:
     """Return a GET_DEST reply body as pyroute2 encodes one, with 64-bit counters."""
     msg = genl.ipvsmsg()
@@ -231,7 +365,7 @@ async def test_an_ack_ends_a_request_and_an_error_raises_its_errno(pair):
     kernel.send(_err(3, 0))
     assert await chan.replies(3) == []
     kernel.send(_err(4, errno.EEXIST))
-    with pytest.raises(NetlinkError) as info:
+    with pytest.raises(netlink.KernelError) as info:
         await chan.replies(4)
     assert info.value.code == errno.EEXIST
 
@@ -263,7 +397,7 @@ async def test_family_is_resolved_from_the_controller_reply(pair):
 async def test_missing_family_is_enoent(pair):
     chan, kernel = pair
     kernel.send(_err(1, errno.ENOENT))
-    with pytest.raises(NetlinkError) as info:
+    with pytest.raises(netlink.KernelError) as info:
         await chan.resolve()
     assert info.value.code == errno.ENOENT
 
