@@ -42,11 +42,14 @@ PORT = 8080
 FIRST_REAL = IPv4Address("127.0.0.11")
 VIP = "192.0.2.10:80"
 DEADLINE = 180.0  # seconds one sample may take before the run fails
+POLL = 0.1  # seconds between two looks at the table
 
 
-def config_text(reals: int) -> str:
+def config_text(reals: int, logfile: Path | None = None) -> str:
     """Return the benchmark's configuration: one virtual, `reals` HTTP reals on loopback."""
     lines = ["checktimeout=3", "checkinterval=1", "quiescent=no", f"virtual={VIP}"]
+    if logfile is not None:
+        lines.insert(0, f'logfile="{logfile}"')
     lines += [f"    real={FIRST_REAL + i}:{PORT} masq" for i in range(reals)]
     lines += ["    service=http", '    request="ok.html"', '    receive="ok"', "    scheduler=wrr"]
     return "\n".join(lines) + "\n"
@@ -84,18 +87,21 @@ def enter_netns(name: str) -> None:
 
 
 def kernel_reader() -> Callable[[], int]:
-    """Return a function that counts the dests with weight > 0 in the kernel's table."""
+    """Return a function that counts the dests with weight > 0 in the kernel's table.
+
+    One loop and one netlink socket for the whole run: in the emulated VM a fresh loop and
+    socket per poll would take CPU from the daemon being measured.
+    """
     from healthd.ipvs.netlink import NetlinkDriver
 
+    runner = asyncio.Runner()
+    driver = NetlinkDriver()
+
     async def count() -> int:
-        driver = NetlinkDriver()
-        try:
-            table = await driver.dump()
-        finally:
-            await driver.aclose()
+        table = await driver.dump()
         return sum(1 for e in table.services.values() for d in e.dests.values() if d.weight > 0)
 
-    return lambda: asyncio.run(count())
+    return lambda: runner.run(count())
 
 
 def control_reader(socket: str) -> Callable[[], int]:
@@ -143,7 +149,7 @@ def sample(
                 raise SystemExit(f"startup: healthd exited with {proc.returncode}")
             if time.monotonic() - start > DEADLINE:
                 raise SystemExit(f"startup: table not programmed within {DEADLINE:.0f} s")
-            time.sleep(0.05)
+            time.sleep(POLL)
         return time.monotonic() - start
     finally:
         proc.terminate()
@@ -163,6 +169,27 @@ def configtest(argv: list[str], tree: Tree, env: dict[str, str]) -> float:
     return time.monotonic() - start
 
 
+def trace(
+    where: Path, tree: Tree, env: dict[str, str], count: Callable[[], int], want: int
+) -> None:
+    """Run one sample under -X importtime with the daemon's log in `where` (times relative)."""
+    where.mkdir(parents=True, exist_ok=True)
+    cf = where / "startup.cf"
+    cf.write_text(config_text(want, where / "healthd.log"))
+    argv = [sys.executable, "-X", "importtime", "-m", "healthd", "-c", str(cf)]
+    started = time.time()
+    with open(where / "importtime.txt", "w") as err:
+        proc = subprocess.Popen(argv, cwd=tree.path, env=tree.env(env), stderr=err)
+        while count() < want and time.time() - started < DEADLINE:
+            time.sleep(POLL)
+        took = time.time() - started
+        proc.terminate()
+        proc.wait(30)
+    (where / "summary.txt").write_text(
+        f"tree {tree.path}\nexec at {started:.3f}\ntook {took:.2f}\n"
+    )
+
+
 def _figures(values: list[float]) -> str:
     runs = ", ".join(f"{v:.2f}" for v in values)
     return f"median {statistics.median(values):.2f} s (runs: {runs})"
@@ -174,6 +201,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--kernel", action="store_true", help="real IPVS (root, in the VM)")
     parser.add_argument("--checkout", action="append", type=Path, default=[])
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="directory: also run each tree once under -X importtime, logging to a file there",
+    )
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1]
     trees = [Tree(here), *(Tree(p.resolve()) for p in args.checkout)]
@@ -194,6 +226,9 @@ def main() -> int:
         for tree in trees:
             tree.runs.append(sample(argv, tree, env, count, args.reals))
             tree.tests.append(configtest(argv, tree, env))
+    if args.trace is not None:
+        for n, tree in enumerate(trees):
+            trace(args.trace / str(n), tree, env, count, args.reals)
     where = "kernel IPVS" if args.kernel else "in-memory table"
     print(f"{platform.node()} {platform.release()} Python {platform.python_version()}, {where}")
     for tree in trees:

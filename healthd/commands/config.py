@@ -12,8 +12,6 @@ import argparse
 import json
 import sys
 
-import yaml
-
 from healthd import config as cfg
 from healthd.config.lexer import split_lines
 from healthd.errors import ConfigErrors, Diagnostic
@@ -78,5 +76,7 @@ def dump(ns: argparse.Namespace) -> int:
     if getattr(ns, "format", "yaml") == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
+        import yaml  # only this format needs it
+
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     return EXIT_OK

@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import checks
 from healthd import probes
 from healthd.config.build import build
-from healthd.config.dump import dump_model, render_config
 from healthd.config.lexer import Directive, Lexed, lex, split_lines
 from healthd.config.lookup import ConfigNotFoundError, lookup
 from healthd.config.parser import RawConfig, parse
@@ -29,6 +29,9 @@ from healthd.config.upstream import differences
 from healthd.errors import ConfigErrors, Diagnostic
 from healthd.location import Location, render
 from healthd.model import Config
+
+if TYPE_CHECKING:
+    from healthd.config.dump import PlainValue
 
 __all__ = [
     "MAX_ERRORS",
@@ -140,6 +143,20 @@ async def load_async(
     import asyncio  # here, so importing the config package never pulls in asyncio
 
     return await asyncio.to_thread(load_with_warnings, path, resolver=resolver, hostname=hostname)
+
+
+def dump_model(config: Config) -> dict[str, PlainValue]:
+    """Return the model as plain data, every default filled in (healthd.config.dump)."""
+    from healthd.config import dump  # only `dump` and the status formats need it
+
+    return dump.dump_model(config)
+
+
+def render_config(config: Config) -> str:
+    """Return the model as ldirectord.cf text (healthd.config.dump)."""
+    from healthd.config import dump
+
+    return dump.render_config(config)
 
 
 def _order(d: Diagnostic) -> tuple[int, int]:

@@ -1,0 +1,71 @@
+"""Start-up imports only what the configuration uses, checked in a fresh interpreter.
+
+Each case runs in its own `python -c` process (imports are process-wide) and lists the
+heavy modules that ended up loaded: aiohttp (the demo's servers only), pyroute2 (the
+kernel driver's socket only), yaml and the config dump (dump and status formats only),
+and the check modules the configuration does not name.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WATCHED = (
+    "aiohttp",
+    "pyroute2",
+    "yaml",
+    "healthd.config.dump",
+    "healthd.ipvs.fake",
+    "checks.http",
+    "checks.ldap",
+    "checks.mysql",
+    "checks.dns",
+)
+HTTP_CONFIG = "virtual=192.0.2.10:80\n\treal=192.0.2.11:80 gate\n\tservice=http\n"
+
+
+def loaded_after(code: str) -> set[str]:
+    """Run `code` in a fresh interpreter; return which WATCHED modules it loaded."""
+    probe = (
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {WATCHED!r} if m in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def http_cf(tmp_path: Path) -> Path:
+    path = tmp_path / "web.cf"
+    path.write_text(HTTP_CONFIG)
+    return path
+
+
+def test_configtest_loads_only_the_http_check(http_cf: Path) -> None:
+    code = f"from healthd import cli\nassert cli.main(['-c', {str(http_cf)!r}, 'configtest']) == 0"
+    assert loaded_after(code) == {"checks.http"}
+
+
+def test_a_dns_configuration_loads_the_dns_check_and_no_other(tmp_path: Path) -> None:
+    cf = tmp_path / "dns.cf"
+    cf.write_text(
+        "virtual=192.0.2.10:53\n\treal=192.0.2.11:53 gate\n\tprotocol=udp\n\tservice=dns\n"
+    )
+    code = f"from healthd import config\nconfig.load({str(cf)!r})"
+    assert loaded_after(code) == {"checks.dns"}
+
+
+def test_the_daemon_and_its_netlink_driver_load_no_pyroute2_until_a_socket_opens() -> None:
+    code = "import healthd.app, healthd.daemon, healthd.engine, healthd.ipvs.netlink"
+    assert loaded_after(code) == set()
+
+
+def test_dump_loads_yaml_and_the_dump_module(http_cf: Path) -> None:
+    code = f"from healthd import cli\nassert cli.main(['-c', {str(http_cf)!r}, 'dump']) == 0"
+    assert {"yaml", "healthd.config.dump"} <= loaded_after(code)
