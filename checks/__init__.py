@@ -1,4 +1,4 @@
-"""The check library: a lazy registry from ldirectord's check names to check classes.
+"""The check library: the registry of check kinds (KINDS) and their lazy loading.
 
 A kind's module is imported only when `load(kind)` is called, so an optional dependency (a
 database driver, an LDAP client) is needed only when a configuration uses that kind.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -29,37 +30,73 @@ if TYPE_CHECKING:  # mypy proves that the core checks satisfy the Check protocol
         HTTPProxyCheck,
     )
 
-__all__ = ["CHECKS", "CheckLoadError", "UnknownCheckError", "known", "load"]
+__all__ = ["CHECKS", "KINDS", "CheckLoadError", "Kind", "UnknownCheckError", "known", "load"]
 
-# Keys are ldirectord's service / checktype names (lower case); values are "module:Class".
-CHECKS: Final[Mapping[str, str]] = MappingProxyType(
+_HTTP: Final = frozenset({"request", "receive", "httpmethod", "virtualhost"})
+_TLS: Final = frozenset({"tls_verify", "tls_cafile", "tls_hostname", "virtualhost"})
+_LOGIN: Final = frozenset({"login", "passwd"})
+_SQL: Final = frozenset({"login", "passwd", "database", "request"})
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One check kind: its ldirectord name, where its class lives, its port, what it reads."""
+
+    name: str  # ldirectord's service= or checktype= name
+    target: str  # "module:Class", imported only by load()
+    port: int = 0  # ldirectord's default check port and port-guessed service (0: none)
+    service: bool = True  # a service= value; False for the checktype-only kinds
+    options: frozenset[str] = frozenset()  # the check options its from_options reads
+
+
+# The one list of check kinds: a new check is its module plus one line here (the config
+# reader, the port defaults, `dump` and docs/COMPAT.md follow; tests/checks/test_registry.py
+# holds them to it). ldirectord: ld_checkport / ld_port_to_service for the ports (l.1860).
+KINDS: Final[Mapping[str, Kind]] = MappingProxyType(
     {
-        "connect": "checks.connect:ConnectCheck",
-        "ping": "checks.ping:PingCheck",
-        "external": "checks.external:ExternalCheck",
-        "http": "checks.http:HTTPCheck",
-        "https": "checks.http:HTTPSCheck",
-        "http_proxy": "checks.http:HTTPProxyCheck",
-        "ftp": "checks.ftp:FTPCheck",
-        "smtp": "checks.smtp:SMTPCheck",
-        "submission": "checks.smtp:SubmissionCheck",
-        "pop": "checks.pop:POPCheck",
-        "pops": "checks.pop:POPSCheck",
-        "imap": "checks.imap:IMAPCheck",
-        "imaps": "checks.imap:IMAPSCheck",
-        "nntp": "checks.nntp:NNTPCheck",
-        "ldap": "checks.ldap:LDAPCheck",
-        "ldaps": "checks.ldap:LDAPSCheck",
-        "mysql": "checks.mysql:MySQLCheck",
-        "pgsql": "checks.pgsql:PgSQLCheck",
-        "oracle": "checks.oracle:OracleCheck",
-        "dns": "checks.dns:DNSCheck",
-        "radius": "checks.radius:RadiusCheck",
-        "sip": "checks.sip:SIPCheck",
-        "simpletcp": "checks.simpletcp:SimpleTCPCheck",
-        "external-perl": "checks.external_perl:ExternalPerlCheck",
+        k.name: k
+        for k in (
+            Kind("connect", "checks.connect:ConnectCheck", service=False),
+            Kind("ping", "checks.ping:PingCheck", service=False, options=frozenset({"checkcount"})),
+            Kind("external", "checks.external:ExternalCheck", service=False,
+                 options=frozenset({"checkcommand"})),
+            Kind("external-perl", "checks.external_perl:ExternalPerlCheck", service=False,
+                 options=frozenset({"checkcommand"})),
+            Kind("http", "checks.http:HTTPCheck", 80, options=_HTTP | _TLS),
+            Kind("https", "checks.http:HTTPSCheck", 443, options=_HTTP | _TLS),
+            Kind("http_proxy", "checks.http:HTTPProxyCheck", 3128, options=_HTTP | _TLS),
+            Kind("ftp", "checks.ftp:FTPCheck", 21, options=_LOGIN | {"request", "receive"}),
+            Kind("smtp", "checks.smtp:SMTPCheck", 25),
+            Kind("submission", "checks.smtp:SubmissionCheck", 587),
+            Kind("pop", "checks.pop:POPCheck", 110, options=_LOGIN),
+            Kind("pops", "checks.pop:POPSCheck", 995, options=_LOGIN | _TLS),
+            Kind("imap", "checks.imap:IMAPCheck", 143, options=_LOGIN),
+            Kind("imaps", "checks.imap:IMAPSCheck", 993, options=_LOGIN | _TLS),
+            Kind("nntp", "checks.nntp:NNTPCheck", 119),
+            Kind("ldap", "checks.ldap:LDAPCheck", 389,
+                 options=_LOGIN | _TLS | {"request", "receive"}),
+            Kind("ldaps", "checks.ldap:LDAPSCheck", 636,
+                 options=_LOGIN | _TLS | {"request", "receive"}),
+            Kind("mysql", "checks.mysql:MySQLCheck", 3306, options=_SQL),
+            Kind("pgsql", "checks.pgsql:PgSQLCheck", 5432, options=_SQL),
+            Kind("oracle", "checks.oracle:OracleCheck", 1521, options=_SQL),
+            Kind("dns", "checks.dns:DNSCheck", 53, options=frozenset({"request", "receive"})),
+            Kind("radius", "checks.radius:RadiusCheck", 1812,
+                 options=_LOGIN | {"secret"}),
+            Kind("sip", "checks.sip:SIPCheck", 5060, options=frozenset({"login"})),
+            Kind("simpletcp", "checks.simpletcp:SimpleTCPCheck",
+                 options=frozenset({"request", "receive"})),
+        )
     }
-)
+)  # fmt: skip
+
+# kind -> "module:Class", as load() reads it
+CHECKS: Final[Mapping[str, str]] = MappingProxyType({k.name: k.target for k in KINDS.values()})
+
+
+def services() -> list[Kind]:
+    """Return the kinds that are service= values, in registry order."""
+    return [k for k in KINDS.values() if k.service]
 
 
 def known() -> list[str]:

@@ -163,12 +163,11 @@ def failure(watch: Stopwatch, exc: Exception, seconds: float) -> Result:
 class SessionCheck:
     """A check that is one session over one connection (smtp, nntp; the base of pop, imap).
 
-    A subclass names its kind and port and writes session(); implicit_tls=True runs it
+    A subclass names its kind and writes session(); implicit_tls=True runs it
     over TLS with the tls_* options.
     """
 
     kind: ClassVar[str]
-    default_port: ClassVar[int]
     implicit_tls: ClassVar[bool] = False
 
     def __init__(self, timeout: float, tls: TLSSettings | None = None) -> None:

@@ -49,7 +49,6 @@ class SQLCheck:
     """Up when the query returns at least one row; subclasses run it with their driver."""
 
     kind: ClassVar[str]
-    default_port: ClassVar[int]
     driver_errors: ClassVar[tuple[type[Exception], ...]]  # what describe() maps
     options: SQLOptions
 

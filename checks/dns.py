@@ -44,7 +44,6 @@ class DNSCheck:
     """Up when an A address or PTR name in the answer matches receive (any one, if unset)."""
 
     kind: ClassVar[str] = "dns"
-    default_port: ClassVar[int] = 53
     qname: dns.name.Name
     rdtype: dns.rdatatype.RdataType
     receive: re.Pattern[str] | None

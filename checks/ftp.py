@@ -24,7 +24,6 @@ class FTPCheck:
     """Logs in and, when a file is requested, downloads it over a passive data connection."""
 
     kind: ClassVar[str] = "ftp"
-    default_port: ClassVar[int] = 21
 
     def __init__(
         self, timeout: float, login: str, passwd: str, path: str, receive: re.Pattern[str] | None

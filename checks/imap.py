@@ -20,7 +20,6 @@ class IMAPCheck(_lines.LoginCheck):
     """Reads the greeting and, with a login, sends LOGIN; then LOGOUT."""
 
     kind: ClassVar[str] = "imap"
-    default_port: ClassVar[int] = 143
     implicit_tls: ClassVar[bool] = False
 
     async def session(self, stream: _lines.LineStream) -> str:
@@ -46,5 +45,4 @@ class IMAPSCheck(IMAPCheck):
     """The imap check over implicit TLS."""
 
     kind: ClassVar[str] = "imaps"
-    default_port: ClassVar[int] = 993
     implicit_tls: ClassVar[bool] = True

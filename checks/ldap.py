@@ -49,7 +49,6 @@ class LDAPCheck:
     """Up when a base-scope search of `request` returns exactly one entry whose DN matches."""
 
     kind: ClassVar[str] = "ldap"
-    default_port: ClassVar[int] = 389
     use_ssl: ClassVar[bool] = False
     base: str
     login: str
@@ -145,7 +144,6 @@ class LDAPSCheck(LDAPCheck):
     """service=ldaps: the same check over implicit TLS."""
 
     kind: ClassVar[str] = "ldaps"
-    default_port: ClassVar[int] = 636
     use_ssl: ClassVar[bool] = True
 
 

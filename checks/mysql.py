@@ -28,7 +28,6 @@ class MySQLCheck(_sql.SQLCheck):
     """Up when the query returns at least one row (ldirectord check_mysql)."""
 
     kind: ClassVar[str] = "mysql"
-    default_port: ClassVar[int] = 3306
     driver_errors: ClassVar[tuple[type[Exception], ...]] = (errors.MySQLError,)
 
     async def rows(self, target: Target) -> int:

@@ -15,7 +15,6 @@ class NNTPCheck(_lines.SessionCheck):
     """Reads the greeting; 200 (posting allowed) or 201 (no posting) is up."""
 
     kind: ClassVar[str] = "nntp"
-    default_port: ClassVar[int] = 119
 
     async def session(self, stream: _lines.LineStream) -> str:
         greeting = await stream.expect_reply((200, 201), "greeting")

@@ -32,7 +32,6 @@ class OracleCheck(_sql.SQLCheck):
     """Up when the query returns at least one row (ldirectord check_oracle)."""
 
     kind: ClassVar[str] = "oracle"
-    default_port: ClassVar[int] = 1521
     driver_errors: ClassVar[tuple[type[Exception], ...]] = (oracledb.Error,)
 
     @classmethod

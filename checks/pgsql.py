@@ -22,7 +22,6 @@ class PgSQLCheck(_sql.SQLCheck):
     """Up when the query returns at least one row (ldirectord check_pgsql)."""
 
     kind: ClassVar[str] = "pgsql"
-    default_port: ClassVar[int] = 5432
     driver_errors: ClassVar[tuple[type[Exception], ...]] = (
         asyncpg.PostgresError,
         asyncpg.InterfaceError,

@@ -15,7 +15,6 @@ class POPCheck(_lines.LoginCheck):
     """Reads the +OK greeting and, with a login, authenticates with USER and PASS."""
 
     kind: ClassVar[str] = "pop"
-    default_port: ClassVar[int] = 110
     implicit_tls: ClassVar[bool] = False
 
     async def session(self, stream: _lines.LineStream) -> str:
@@ -39,5 +38,4 @@ class POPSCheck(POPCheck):
     """The pop check over implicit TLS."""
 
     kind: ClassVar[str] = "pops"
-    default_port: ClassVar[int] = 995
     implicit_tls: ClassVar[bool] = True

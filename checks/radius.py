@@ -99,7 +99,6 @@ class RadiusCheck:
     """Up when the real answers Access-Accept (ldirectord check_radius)."""
 
     kind: ClassVar[str] = "radius"
-    default_port: ClassVar[int] = 1812
     login: str
     passwd: str
     secret: bytes

@@ -29,7 +29,6 @@ class SimpleTCPCheck:
     """Sends a request and looks for a reply line matching receive."""
 
     kind: ClassVar[str] = "simpletcp"
-    default_port: ClassVar[int] = 0  # ldirectord: no default; checkport or the real's port
 
     def __init__(self, timeout: float, request: str, receive: re.Pattern[str] | None) -> None:
         self.timeout = timeout

@@ -47,7 +47,6 @@ class SIPCheck:
     """Sends OPTIONS sip:<login> and expects `SIP/2.0 200 OK`."""
 
     kind: ClassVar[str] = "sip"
-    default_port: ClassVar[int] = 5060
 
     def __init__(self, timeout: float, login: str) -> None:
         self.timeout = timeout

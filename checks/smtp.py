@@ -17,7 +17,6 @@ class SMTPCheck(_lines.SessionCheck):
     """Reads the 220 greeting and says EHLO; the server is up when both succeed."""
 
     kind: ClassVar[str] = "smtp"
-    default_port: ClassVar[int] = 25
 
     async def session(self, stream: _lines.LineStream) -> str:
         greeting = await stream.expect_reply((220,), "greeting")
@@ -34,4 +33,3 @@ class SubmissionCheck(SMTPCheck):
     """The smtp check on the message submission port."""
 
     kind: ClassVar[str] = "submission"
-    default_port: ClassVar[int] = 587

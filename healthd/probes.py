@@ -12,33 +12,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+import checks
 from checks.base import Check, CheckContext, CheckOptionError, Result, Target
 from healthd.errors import Diagnostic
 from healthd.model import CheckSpec, CheckType, Config, Proto, Real, ServiceName, Virtual
 
 CheckFactory = Callable[[str], type[Check]]
 
-# ldirectord: ld_checkport / ld_port_to_service (l.1860, l.1927); none and simpletcp have no port
+# ldirectord: ld_checkport (l.1927): each service's default check port, from the registry
 SERVICE_PORTS: Final[Mapping[ServiceName, int]] = {
-    ServiceName.FTP: 21,
-    ServiceName.SMTP: 25,
-    ServiceName.DNS: 53,
-    ServiceName.HTTP: 80,
-    ServiceName.POP: 110,
-    ServiceName.NNTP: 119,
-    ServiceName.IMAP: 143,
-    ServiceName.LDAP: 389,
-    ServiceName.HTTPS: 443,
-    ServiceName.SUBMISSION: 587,
-    ServiceName.LDAPS: 636,
-    ServiceName.IMAPS: 993,
-    ServiceName.POPS: 995,
-    ServiceName.ORACLE: 1521,
-    ServiceName.RADIUS: 1812,
-    ServiceName.HTTP_PROXY: 3128,
-    ServiceName.MYSQL: 3306,
-    ServiceName.SIP: 5060,
-    ServiceName.PGSQL: 5432,
+    ServiceName(kind.name): kind.port for kind in checks.services() if kind.port
 }
 
 # what a missing optional check package is fixed with

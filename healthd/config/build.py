@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, TypeVar
 
+import checks
 from healthd.config import values as v
 from healthd.config.parser import RawConfig, RawVirtual, Setting
 from healthd.config.reals import MAX_RANGE, duplicate
@@ -38,25 +39,7 @@ T = TypeVar("T")
 
 # ldirectord ld_port_to_service (l.1860): the service a negotiate check speaks by port
 PORT_SERVICES: dict[int, ServiceName] = {
-    21: ServiceName.FTP,
-    25: ServiceName.SMTP,
-    53: ServiceName.DNS,
-    80: ServiceName.HTTP,
-    110: ServiceName.POP,
-    119: ServiceName.NNTP,
-    143: ServiceName.IMAP,
-    389: ServiceName.LDAP,
-    443: ServiceName.HTTPS,
-    587: ServiceName.SUBMISSION,
-    636: ServiceName.LDAPS,
-    993: ServiceName.IMAPS,
-    995: ServiceName.POPS,
-    1521: ServiceName.ORACLE,
-    1812: ServiceName.RADIUS,
-    3128: ServiceName.HTTP_PROXY,
-    3306: ServiceName.MYSQL,
-    5060: ServiceName.SIP,
-    5432: ServiceName.PGSQL,
+    kind.port: ServiceName(kind.name) for kind in checks.services() if kind.port
 }
 DEFAULT_CHECKTIMEOUT = 5.0
 DEFAULT_NEGOTIATETIMEOUT = 30.0

@@ -110,7 +110,7 @@ def test_request_must_be_a_name(request_: str) -> None:
 
 
 def test_default_port() -> None:
-    assert DNSCheck.default_port == 53
+    assert checks.KINDS["dns"].port == 53
 
 
 def test_missing_library_is_a_load_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import checks
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.ftp import FTPCheck
 from tests.checks._support import make_target
@@ -81,4 +82,4 @@ def test_bad_receive_is_an_option_error() -> None:
 
 
 def test_default_port() -> None:
-    assert FTPCheck.default_port == 21
+    assert checks.KINDS["ftp"].port == 21

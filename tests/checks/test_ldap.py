@@ -146,7 +146,7 @@ def test_invalid_receive_is_an_option_error() -> None:
 
 
 def test_default_ports() -> None:
-    assert (LDAPCheck.default_port, LDAPSCheck.default_port) == (389, 636)
+    assert (checks.KINDS["ldap"].port, checks.KINDS["ldaps"].port) == (389, 636)
     assert (LDAPCheck.kind, LDAPSCheck.kind) == ("ldap", "ldaps")
 
 

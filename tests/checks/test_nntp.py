@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import checks
 from checks.base import CheckContext, Status
 from checks.nntp import NNTPCheck
 from tests.checks._support import make_target
@@ -33,7 +34,7 @@ def check(timeout: float = 5.0) -> NNTPCheck:
 
 
 def test_default_port() -> None:
-    assert NNTPCheck.default_port == 119
+    assert checks.KINDS["nntp"].port == 119
 
 
 async def test_greeting_200_is_up(news_port: int) -> None:

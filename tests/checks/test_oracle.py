@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+import checks
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.oracle import OracleCheck
 from tests.checks._support import make_target
@@ -66,4 +67,4 @@ def test_options_are_kept() -> None:
         "ORCL",
         7.0,
     )
-    assert OracleCheck.default_port == 1521
+    assert checks.KINDS["oracle"].port == 1521

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import checks
 from checks.base import CheckContext, CheckOptionError, Status
 from checks.radius import (
     ACCESS_ACCEPT,
@@ -111,7 +112,7 @@ def test_response_authenticator_is_checked() -> None:
 
 
 def test_default_port() -> None:
-    assert RadiusCheck.default_port == 1812
+    assert checks.KINDS["radius"].port == 1812
 
 
 class _WrongSecretResponder(asyncio.DatagramProtocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import checks
 from checks.base import CheckContext, Status
 from checks.smtp import SMTPCheck, SubmissionCheck
 from tests.checks._support import make_target
@@ -17,7 +18,7 @@ def ctx(timeout: float = 5.0) -> CheckContext:
 
 
 def test_default_ports() -> None:
-    assert (SMTPCheck.default_port, SubmissionCheck.default_port) == (25, 587)
+    assert (checks.KINDS["smtp"].port, checks.KINDS["submission"].port) == (25, 587)
     assert (SMTPCheck.kind, SubmissionCheck.kind) == ("smtp", "submission")
 
 

@@ -47,7 +47,7 @@ def test_options_and_default_port(kind: str, port: int, module: str, package: st
     assert check.options.query == "SELECT 1"  # ldirectord drops the leading "/"
     opt = check.options
     assert (opt.login, opt.passwd, opt.database, opt.timeout) == ("monitor", "pw", "db", 7.0)
-    assert (check.kind, check.default_port) == (kind, port)
+    assert (check.kind, checks.KINDS[kind].port) == (kind, port)
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)

@@ -7,7 +7,6 @@ from ipaddress import ip_address
 
 import pytest
 
-import checks
 from checks.base import CheckOptionError, Result, UnknownCheckError
 from healthd import logs, probes
 from healthd.model import CheckSpec, CheckType, Proto, Real, ServiceName, Virtual
@@ -257,13 +256,11 @@ LDIRECTORD_PORTS = {
 }  # fmt: skip
 
 
-def test_service_default_ports_are_ldirectords_and_the_checks_agree():
+def test_service_default_ports_are_ldirectords():
     assert {str(s): p for s, p in probes.SERVICE_PORTS.items()} == LDIRECTORD_PORTS
     for service in ServiceName:
         if service is ServiceName.NONE:
             continue
-        declared = getattr(checks.load(str(service)), "default_port", None)
-        # simpletcp has no default port (0); http/https/http_proxy declare none
-        assert declared in (None, LDIRECTORD_PORTS.get(str(service), 0)), service
+        # simpletcp has no default port (0): checkport or the real's port
         v = make_virtual(CheckSpec(service=service), real=Real(ip_address("198.51.100.5"), 0))
         assert probes.check_port(v, v.reals[0]) == LDIRECTORD_PORTS.get(str(service), 0)
