@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import smtplib
 import socket
 from dataclasses import dataclass
 from typing import Final
@@ -267,7 +266,7 @@ class EmailAlerts:
                     await asyncio.to_thread(self._smtp_send, mail, message)
             else:
                 await self._sendmail(message)  # bounded by run_command, which kills at the end
-        except (OSError, smtplib.SMTPException, DeliveryError) as exc:
+        except (OSError, DeliveryError) as exc:  # smtplib.SMTPException is an OSError
             how = "SMTP" if mail.smtp else "sendmail"
             why = str(exc) or f"no answer within {SEND_TIMEOUT:g}s"  # a TimeoutError is blank
             log.warning(logs.HOOK_FAILED, hook="emailalert", detail=f"{how}: {why}")
@@ -276,6 +275,8 @@ class EmailAlerts:
         return True
 
     def _smtp_send(self, mail: Mail, message: str) -> None:
+        import smtplib  # the e-mail stack loads only when a mail goes out by SMTP
+
         assert mail.smtp is not None
         with smtplib.SMTP(mail.smtp, self.smtp_port, timeout=SEND_TIMEOUT) as smtp:
             # every recipient gets its own RCPT (ldirectord sends one for the whole list)

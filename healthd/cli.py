@@ -11,13 +11,15 @@ With no verb, healthd runs in the foreground (the systemd form).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from healthd import __version__
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK = 0
 EXIT_USAGE = 255  # ldirectord: pod2usage(-exitval => -1)
@@ -48,16 +50,22 @@ healthd verbs:     run (default: foreground, for systemd)  configtest  dump
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors exit 255, as ldirectord's do (argparse says 2,
-    which is the exit status of a configuration error)."""
+def _parser_class() -> type[argparse.ArgumentParser]:
+    import argparse  # here: `run` and `start` re-exec before it would be of any use
 
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+    class _Parser(argparse.ArgumentParser):
+        """ArgumentParser whose usage errors exit 255, as ldirectord's do (argparse says 2,
+        which is the exit status of a configuration error)."""
+
+        def error(self, message: str) -> NoReturn:
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    return _Parser
 
 
 def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
+    _Parser = _parser_class()
     parsers: dict[str, argparse.ArgumentParser] = {}
     for verb in COMMANDS:
         parsers[verb] = _Parser(prog=f"healthd {verb}", add_help=True)
@@ -87,7 +95,9 @@ def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def _global_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    import argparse
+
+    p = _parser_class()(
         prog="healthd",
         usage=USAGE,
         description="Health-checking controller for LVS/IPVS, compatible with ldirectord.cf.",
@@ -119,7 +129,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         sys.stderr.write("healthd: give the configuration either with -c or as CONFIG, not both\n")
         raise SystemExit(EXIT_USAGE)
     sub = _verb_parsers()[verb].parse_args(words)
-    merged = argparse.Namespace(**vars(sub))
+    merged = type(sub)(**vars(sub))
     merged.verb = verb
     merged.debug = ns.debug
     merged.config_arg = ns.config if ns.config is not None else positional_config
@@ -132,8 +142,35 @@ def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
     return fn
 
 
+def _mark_early(argv: Sequence[str]) -> None:
+    """Re-exec for ldirectord's marker now if the command line plainly runs the daemon.
+
+    `run`, `start` and `restart` re-exec themselves (pidfile.ensure_marker) so the daemon's
+    cmdline carries "ldirectord"; doing it before argparse and the verbs are imported saves
+    the first process their loading. Anything less plain (an option other than -c, say -d)
+    is left to the verb, which re-execs at the same point as before.
+    """
+    words: list[str] = []
+    args = iter(argv)
+    for word in args:
+        if word in ("-c", "--config"):
+            next(args, None)
+        elif word.startswith("-"):
+            return
+        else:
+            words.append(word)
+    if words and words[0] not in COMMANDS:
+        words.pop(0)  # the configuration, named before the verb
+    if (words[0] if words else "run") in ("run", "start", "restart"):
+        from healthd import pidfile
+
+        pidfile.ensure_marker()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run healthd with the given (or the process's) arguments and return the exit code."""
+    if argv is None:
+        _mark_early(sys.argv[1:])
     args = parse(sys.argv[1:] if argv is None else argv)
     return _resolve(COMMANDS[args.verb])(args)
 

@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 DEFAULT_PIDDIR = "/run"  # ldirectord: /var/run, a symlink to /run on Debian
 PIDDIR_ENV = "HEALTHD_PIDDIR"  # testing only: where pid files go
@@ -69,7 +68,8 @@ def read_pid(path: str) -> int | None:
 def cmdline(pid: int) -> str | None:
     """Return /proc/PID/cmdline with NULs as spaces, or None if the process is gone."""
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
     except OSError:
         return None
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()

@@ -230,3 +230,25 @@ def test_console_script_positional_config_and_verb(tmp_path):
         0,
         f"{cfg}: configuration OK (1 virtual service, 1 real server)\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "early"),
+    [
+        (["-c", "web.cf"], True),
+        (["web.cf", "start"], True),
+        (["--config", "web.cf", "restart"], True),
+        (["start"], True),
+        ([], True),
+        (["-d", "-c", "web.cf"], False),  # -d never re-execs
+        (["-c", "web.cf", "configtest"], False),
+        (["web.cf", "status", "--format", "json"], False),
+        (["web.cf", "try-restart"], False),  # left to restart, once it knows it runs
+        (["-t", "-c", "web.cf"], False),
+    ],
+)
+def test_the_marker_re_exec_happens_before_argparse_only_for_plain_runs(argv, early, monkeypatch):
+    calls = []
+    monkeypatch.setattr(pidfile, "ensure_marker", lambda: calls.append(True))
+    cli._mark_early(argv)
+    assert calls == ([True] if early else [])
