@@ -170,24 +170,27 @@ def write_config(path: Path, n: int, port: int) -> None:
     path.write_text("\n".join(lines))
 
 
-class _Listener:
-    """Engine listener that feeds the tally."""
+def _listener(tally: Tally) -> Any:
+    """Return an engine plugin that feeds the tally (healthd is imported here, not above)."""
+    from healthd.plugins import Plugin
 
-    def __init__(self, tally: Tally) -> None:
-        self.tally = tally
-        self.running = asyncio.Event()
+    class Feed(Plugin):
+        def __init__(self) -> None:
+            self.running = asyncio.Event()
 
-    async def on_result(self, virtual: Any, real: Any, result: Any) -> None:
-        self.tally.result(str(real.address), result.up, result.reason, result.elapsed)
+        async def on_result(self, virtual: Any, real: Any, result: Any) -> None:
+            tally.result(str(real.address), result.up, result.reason, result.elapsed)
 
-    async def on_transition(
-        self, virtual: Any, real: Any, up: bool, result: Any, reason: str
-    ) -> None:
-        self.tally.transition(str(real.address), up)
+        async def on_transition(
+            self, virtual: Any, real: Any, up: bool, result: Any, reason: str
+        ) -> None:
+            tally.transition(str(real.address), up)
 
-    async def on_state(self, state: str) -> None:
-        if state == "running":
-            self.running.set()
+        async def on_state(self, state: str) -> None:
+            if state == "running":
+                self.running.set()
+
+    return Feed()
 
 
 async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Awaitable[None]]:
@@ -202,7 +205,7 @@ async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Aw
     # as the daemon runs it: info level, JSON lines to a logfile= path
     logs.configure(False, str(Path(args.workdir) / f"healthd-{args.n}.log"), cache=True)
     config = await asyncio.to_thread(load, str(cf))
-    listener = _Listener(tally)
+    listener = _listener(tally)
     heap.tune()  # the daemon's collector settings (healthd.app.serve)
     engine = Engine(config, FakeDriver(), listeners=[listener, heap.Settle()])
     task = asyncio.create_task(engine.run())

@@ -20,6 +20,7 @@ from healthd import logs
 from healthd.clock import Clock, SystemClock
 from healthd.hooks import run_command
 from healthd.model import AlertStatus, Config, Proto, Real, Virtual
+from healthd.plugins import Plugin
 
 log = logs.get_logger("healthd.alerts")
 
@@ -104,7 +105,7 @@ class _Reminder:
     last: float  # clock time of the last mail about this real
 
 
-class EmailAlerts:
+class EmailAlerts(Plugin):
     """Engine listener that mails real and fallback changes (emailalert and friends)."""
 
     def __init__(

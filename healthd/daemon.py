@@ -23,6 +23,7 @@ from healthd import logs, pidfile, watchdog
 from healthd.control import ControlServer
 from healthd.errors import ConfigErrors, HealthdError
 from healthd.model import Config
+from healthd.plugins import Plugin, Plugins
 from healthd.sdnotify import Notifier
 
 if TYPE_CHECKING:
@@ -53,11 +54,11 @@ class EngineLike(Protocol):
     def snapshot(self) -> dict[str, object]: ...
 
 
-EngineFactory = Callable[[Config, "IPVSDriver", Sequence[object]], EngineLike]
+EngineFactory = Callable[[Config, "IPVSDriver", Sequence[Plugin]], EngineLike]
 Loader = Callable[[str], Config]
 
 
-def default_engine(config: Config, driver: IPVSDriver, listeners: Sequence[object]) -> EngineLike:
+def default_engine(config: Config, driver: IPVSDriver, listeners: Sequence[Plugin]) -> EngineLike:
     """Return the real Engine (imported here so tests can run the daemon on a stub)."""
     from healthd.engine import Engine
 
@@ -107,8 +108,8 @@ def render_errors(errors: ConfigErrors) -> str:
     return format_errors(errors)
 
 
-class _Listener:
-    """Engine listener that tells the daemon about engine state changes (the rest it skips)."""
+class _Listener(Plugin):
+    """Plugin that tells the daemon about engine state changes."""
 
     def __init__(self, daemon: Daemon) -> None:
         self._daemon = daemon
@@ -130,7 +131,7 @@ class Daemon:
         pid_path: str | None = None,
         engine_factory: EngineFactory = default_engine,
         loader: Loader = default_loader,
-        listeners: Sequence[object] = (),
+        listeners: Sequence[Plugin] = (),
         grace: float = SHUTDOWN_GRACE,
         on_ready: Callable[[], None] | None = None,
     ) -> None:
@@ -146,7 +147,7 @@ class Daemon:
         self._fingerprint = fingerprint(config.path)
         self.reloads = 0  # successful reloads, for status and tests
         self.watch: watchdog.Watch | None = None  # set when systemd wants watchdog pings
-        self._plugins = list(listeners)  # alerts, monitorfile: reconfigured and closed here
+        self._plugins = Plugins(listeners)  # alerts, monitorfile: run, reconfigured, closed here
         self.engine = engine_factory(config, driver, [_Listener(self), *listeners])
         self._control = (
             ControlServer(control_path, self.snapshot) if control_path is not None else None
@@ -229,11 +230,9 @@ class Daemon:
                 tg.create_task(self._watchdog(), name="watchdog"),
                 tg.create_task(self._watch_config(), name="autoreload"),
             ]
-            # listeners with work of their own (alert delivery) run in the same task group
-            for plugin in self._plugins:
-                work = getattr(plugin, "run", None)
-                if work is not None:
-                    tasks.append(tg.create_task(work(), name=type(plugin).__name__))
+            # plugins with work of their own (alert delivery) run in the same task group
+            for plugin in self._plugins.workers:
+                tasks.append(tg.create_task(plugin.run(), name=type(plugin).__name__))
             await self._supervise()
             for task in tasks:
                 task.cancel()
@@ -292,10 +291,7 @@ class Daemon:
             self._reload_failed(path, seen, str(exc), str(exc))
             return False
         await self.engine.reload(new)
-        for plugin in self._plugins:
-            reconfigure = getattr(plugin, "reconfigure", None)
-            if reconfigure is not None:
-                reconfigure(new)
+        self._plugins.reconfigure(new)
         old = self.config
         self.config, self._fingerprint = new, seen
         await self._instances([x for x in old.execute if x not in new.execute], "stop")
@@ -331,11 +327,8 @@ class Daemon:
         await run_callback(command, path)
 
     async def _close_plugins(self) -> None:
-        """Let listeners finish (alerts deliver what is queued, within their own grace)."""
-        for plugin in self._plugins:
-            aclose = getattr(plugin, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        """Let plugins finish (alerts deliver what is queued, within their own grace)."""
+        await self._plugins.aclose()
 
     # --- background tasks -------------------------------------------------------------
 

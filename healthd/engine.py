@@ -1,12 +1,11 @@
 """The daemon core: folds check results into health and keeps the IPVS table in line with it.
 
-Level-triggered and incremental: a health or maintenance change marks only its virtuals'
-services dirty, and the reconcile task plans those against the engine's cached view of the
-kernel table (kept current from each applied op). Start, reload and the periodic resync
-dump the kernel and plan everything, which repairs drift. Kernel errors are logged and
-retried after a fresh dump, never fatal. Signals, pid files and config loading belong to
-healthd.daemon; the check library and the driver are injected. The kernel side (ticks,
-resync, ops, fallback changes) lives in healthd.kernel_sync, a mixin of Engine.
+An Engine composes objects that each own their state: the Topology of the configuration in
+force (check groups, prepared services, the owned set, made once per config), the health
+book (slots and the maintenance set), KernelSync (the driver, its record of the table, the
+lock, dirty services, fallbacks), the Scheduler (one prober per health key) and the Plugins
+fan-out. The engine consumes results, runs maintenance and moves the parts from one
+configuration to the next; signals, pid files and config loading belong to healthd.daemon.
 """
 
 from __future__ import annotations
@@ -14,61 +13,37 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import checks
 from checks.base import Result
 from healthd import health as hl
 from healthd import logs, maintenance, probes
+from healthd.book import HealthBook, Slot
 from healthd.clock import Clock, SystemClock
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import (
-    DelService,
-    ServiceKey,
-    Table,
-)
+from healthd.ipvs.types import Table
 from healthd.kernel_sync import KernelSync
 from healthd.model import Config, Real, Virtual
-from healthd.reconcile import (
-    initial_health,
-    owned_keys,
-    service_key,
-)
+from healthd.plugins import Plugin, Plugins
 from healthd.scheduler import Job, Scheduler, raise_nofile
-from healthd.state import KernelView, Slot, Slots, virtual_view
+from healthd.status_view import virtual_view
+from healthd.topology import Topology
 from healthd.watchdog import Progress
 
 log = logs.get_logger("healthd.engine")
 
 HOOK_DRAIN = 5.0  # seconds shutdown waits for queued fallbackcommands
 
-
-class Listener(Protocol):
-    """Observer of the engine (alerts, monitorfile, the daemon); every method is optional.
-
-    The engine calls only the methods a listener has; a class that subclasses Listener
-    explicitly inherits no-op defaults. A listener that raises is logged
-    (`listener.failed`) and the engine goes on. Calls are awaited in order, so a listener
-    should hand slow work (mail, files) to its own task.
-    """
-
-    async def on_result(self, virtual: Virtual, real: Real, result: Result) -> None: ...
-
-    async def on_transition(
-        self, virtual: Virtual, real: Real, up: bool, result: Result | None, reason: str
-    ) -> None: ...
-
-    async def on_fallback(self, virtual: Virtual, active: bool) -> None: ...
-
-    async def on_state(self, state: str) -> None: ...  # starting, running, reloading, stopping
+Listener = Plugin  # the engine's observers are plugins (healthd.plugins)
 
 
 class _Stopped(Exception):
     """Ends run()'s task group when shutdown() is called."""
 
 
-class Engine(KernelSync):
+class Engine:
     """Supervises one configuration: probes, health, reconciliation, fallback hooks."""
 
     def __init__(
@@ -77,33 +52,32 @@ class Engine(KernelSync):
         driver: IPVSDriver,
         *,
         clock: Clock | None = None,
-        listeners: Sequence[object] = (),
+        listeners: Sequence[Plugin] = (),
         check_factory: probes.CheckFactory = checks.load,
         jitter: Callable[[], float] = random.random,
         hooks: HookRunner | None = None,
     ) -> None:
-        self.config = config
-        self.driver = driver
         self.clock = clock or SystemClock()
         self.state = "starting"
-        self._listeners = list(listeners)
-        # on_result runs once per check: only the listeners that have it are called
-        self._result_listeners = [x for x in self._listeners if hasattr(x, "on_result")]
-        self._load = check_factory
+        self.topology = Topology.of(config)
+        self.book = HealthBook()
+        self.plugins = Plugins(listeners)
+        self.progress = Progress()  # counters for the daemon's watchdog
         self._hooks = hooks or HookRunner()
-        self._slots = Slots()  # a Mapping of each check key's health, for the reconciler
-        self._forced: set[hl.CheckKey] = set()
-        self._fallback: dict[str, bool] = {}
-        self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
+        self.kernel = KernelSync(
+            driver,
+            self.book,
+            self.topology,
+            clock=self.clock,
+            plugins=self.plugins,
+            hooks=self._hooks,
+            progress=self.progress,
+        )
+        self._load = check_factory
         self._hostnames: dict[object, str | None] = {}
-        self._kernel = KernelView()  # the table as last known, and what to plan next
-        self._wake = asyncio.Event()  # set when a service is dirty
         self._queue: asyncio.Queue[tuple[Hashable, Result]] = asyncio.Queue()
         sink = lambda key, result: self._queue.put_nowait((key, result))  # noqa: E731
-        self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
-        self._changed_since_resync = False
-        self.progress = Progress()  # counters for the daemon's watchdog
         self.scheduler = Scheduler(
             sink,
             clock=self.clock,
@@ -112,26 +86,23 @@ class Engine(KernelSync):
             skip=self._skip,
         )
 
+    @property
+    def config(self) -> Config:
+        return self.topology.config
+
     # --- lifecycle --------------------------------------------------------------------
 
     async def run(self) -> None:
         """Adopt the kernel table, reconcile, start the probes, then supervise until stopped."""
         await self._set_state("starting")
         raise_nofile()
-        actual = await self._dump()
-        self._slots.install(
-            self.config, initial_health(self.config, actual or Table(), now=self._now())
-        )
-        self._kernel.index(self.config, self._slots)
-        await self._scan_maintenance(reconcile=False)
-        await self._reconcile(starting=True)
-        self._schedule()
+        await self._adopt(self.topology)
         await self._set_state("running")
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._consume(), name="engine outcomes")
-                tg.create_task(self._reconcile_loop(), name="engine reconcile")
-                tg.create_task(self._resync_loop(), name="engine resync")
+                tg.create_task(self.kernel.reconcile_loop(), name="engine reconcile")
+                tg.create_task(self.kernel.resync_loop(), name="engine resync")
                 tg.create_task(self._maintenance_loop(), name="engine maintenance")
                 tg.create_task(self._watch(), name="engine watch")
         except* _Stopped:
@@ -142,62 +113,48 @@ class Engine(KernelSync):
     async def reload(self, config: Config) -> None:
         """Switch to a new config with the least table change, keeping unchanged reals' health."""
         await self._set_state("reloading")
-        old = self.config
-        actual = await self._dump()
-        fresh = initial_health(config, actual or self._kernel.table(), now=self._now())
-        self._retired |= owned_keys(old) - owned_keys(config)
-        self.config = config
-        kept, added, removed = self._slots.install(config, fresh)
-        self._kernel.index(self.config, self._slots)
-        self._forced &= self._slots.by_key.keys()
-        old_commands = {v.name: v.fallbackcommand for v in old.virtuals}
-        for virtual in config.virtuals:
-            if old_commands.get(virtual.name, "") != virtual.fallbackcommand:
-                self._fallback.pop(virtual.name, None)  # new or changed: run it once again
-        await self._scan_maintenance(reconcile=False)
-        await self._reconcile(starting=True)
-        self._schedule()
-        log.info(
-            logs.ENGINE_RELOADED,
-            path=config.path,
-            kept=kept,
-            added=added,
-            removed=removed,
-        )
+        kept, added, removed = await self._adopt(Topology.of(config))
+        log.info(logs.ENGINE_RELOADED, path=config.path, kept=kept, added=added, removed=removed)
         await self._set_state("running")
+
+    async def _adopt(self, topology: Topology) -> tuple[int, int, int]:
+        """Put `topology` in force: health from the kernel, slots, maintenance, a full plan."""
+        actual = await self.kernel.dump()
+        fresh = topology.initial_health(actual or self.kernel.table(), now=self._now())
+        self.topology = topology
+        self.kernel.switch(topology)
+        counts = self.book.install(topology, fresh)
+        await self._scan_maintenance(reconcile=False)
+        await self.kernel.reconcile(starting=True)
+        self._schedule()
+        return counts
 
     async def shutdown(self) -> None:
         """Stop the probes and apply cleanstop: delete each cleanstop=yes virtual's service."""
         await self._set_state("stopping")
         self._stop.set()
         await self.scheduler.aclose()
-        async with self._lock:
-            present = self._kernel.services
-            for virtual in self.config.virtuals:
-                key = service_key(virtual)
-                # ldirectord: cleanstop=no leaves the virtual exactly as it is (ld_stop)
-                if virtual.cleanstop and key in present:
-                    await self._apply_op(DelService(key))
+        await self.kernel.cleanstop()
         await self._hooks.drain(HOOK_DRAIN)
 
     def snapshot(self) -> dict[str, object]:
         """Return the status view: every virtual, each real's health, last result, weight."""
+        table, fallback = self.kernel.table(), self.kernel.fallback
         views = [
-            virtual_view(
-                v, self._slots, self._forced, self.table, self._fallback.get(v.name, False)
-            )
+            virtual_view(v, self.topology.keys_of(v), self.book, table, fallback.get(v.name, False))
             for v in self.config.virtuals
         ]
         return {"state": self.state, "config": self.config.path, "virtuals": views}
 
     # --- outcomes and health ------------------------------------------------------------
 
+    def _now(self) -> float:
+        return self.clock.monotonic()
+
     def _skip(self, slot_id: Hashable) -> Result | None:
         # ldirectord: a real in maintenance is not checked at all (_check_real_for_maintenance)
-        if self._forced:
-            slot = self._slots.by_id.get(slot_id)  # type: ignore[call-overload]
-            if slot is not None and slot.key in self._forced:
-                return Result.down("maintenance", "in maintenancedir")
+        if self.book.is_held(slot_id):  # type: ignore[arg-type]
+            return Result.down("maintenance", "in maintenancedir")
         return None
 
     async def _consume(self) -> None:
@@ -214,13 +171,8 @@ class Engine(KernelSync):
                 await self._observe(key, result)
             self.progress.results += len(batch)
 
-    def _mark(self, slot: Slot) -> None:
-        """Mark the services of a slot's virtuals for the next reconcile tick."""
-        self._kernel.dirty.update(slot.services)
-        self._wake.set()
-
     async def _observe(self, slot_id: Hashable, result: Result) -> None:
-        slot = self._slots.by_id.get(slot_id)  # type: ignore[call-overload]
+        slot = self.book.by_id.get(slot_id)  # type: ignore[call-overload]
         if slot is None:
             return  # a result from a probe that a reload removed
         key = slot.key
@@ -228,12 +180,12 @@ class Engine(KernelSync):
             slot.health, result, failurecount=key.failurecount, rise=key.rise, now=self._now()
         )
         slot.health = new
-        if self._result_listeners:
+        if self.plugins.want_results:
             for virtual, real in slot.members:
-                await self._notify("on_result", virtual, real, result)
+                await self.plugins.on_result(virtual, real, result)
         if transition is None:
             return
-        self._mark(slot)
+        self.kernel.mark(slot.services)
         for virtual, real in slot.members:
             await self._transition(virtual, real, new, transition, result)
 
@@ -258,8 +210,8 @@ class Engine(KernelSync):
             failurecount=virtual.failurecount,
             action=action,
         )
-        self._changed_since_resync = True
-        await self._notify("on_transition", virtual, real, up, result, transition.reason)
+        self.kernel.changed_since_resync = True
+        await self.plugins.on_transition(virtual, real, up, result, transition.reason)
 
     # --- maintenance ------------------------------------------------------------------
 
@@ -269,7 +221,7 @@ class Engine(KernelSync):
             await self._scan_maintenance(reconcile=True)
 
     async def _scan_maintenance(self, *, reconcile: bool) -> None:
-        """Re-read maintenancedir; force newly listed reals down, release the others.
+        """Re-read maintenancedir; hold newly listed reals down, let the others go.
 
         With `reconcile`, the changed reals' virtuals are marked for the next tick (marked
         last, so the tick sees the new forced set); without, the caller plans everything.
@@ -277,35 +229,32 @@ class Engine(KernelSync):
         directory = self.config.maintenancedir
         names = maintenance.scan(directory) if directory else set()
         hostnames = await self._resolve(names) if names else {}
-        forced = maintenance.forced_down(names, self.config, hostnames) & self._slots.by_key.keys()
+        book = self.book
+        forced = self.topology.forced_down(names, hostnames) & book.by_key.keys()
+        before = set(book.forced)
         now = self._now()
-        for key in forced - self._forced:
-            slot = self._slots.by_key[key]
-            new, transition = hl.force(slot.health, "maintenance", now=now)
-            slot.health = new
+        for key in forced - before:
+            transition = book.hold(key, "maintenance", now)
+            slot = book.by_key[key]
             for virtual, real in slot.members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="on"
                 )
                 if transition is not None:
-                    await self._transition(virtual, real, new, transition, None)
-        for key in self._forced - forced:
-            slot = self._slots.by_key[key]
-            slot.health = hl.release(slot.health)
-            for virtual, real in slot.members:
+                    await self._transition(virtual, real, slot.health, transition, None)
+        for key in before - forced:
+            book.let_go(key)
+            for virtual, real in book.by_key[key].members:
                 log.info(
                     logs.REAL_MAINTENANCE, virtual=virtual.name, real=real.endpoint, state="off"
                 )
-        changed, self._forced = forced ^ self._forced, forced
         if reconcile:
-            for key in changed:
-                self._mark(self._slots.by_key[key])
+            for key in forced ^ before:
+                self.kernel.mark(book.by_key[key].services)
 
     async def _resolve(self, names: set[str]) -> Mapping[Any, str]:
         """Return reverse names of the reals, looked up once each (only when names exist)."""
-        addresses = {
-            real.address for slot in self._slots.by_key.values() for _, real in slot.members
-        }
+        addresses = self.topology.addresses()
         plain = {n.rsplit(":", 1)[0].strip("[]") for n in names}
         if plain <= {str(a) for a in addresses}:
             return {}  # every name is an address form: no resolver needed
@@ -315,17 +264,6 @@ class Engine(KernelSync):
 
     # --- plumbing ---------------------------------------------------------------------
 
-    async def _reconcile(
-        self, *, full: bool = False, starting: bool = False, periodic: bool = False
-    ) -> None:
-        # counted for the watchdog: a reconcile that never ends (a hung driver) stops the pings
-        self.progress.reconciling += 1
-        try:
-            await super()._reconcile(full=full, starting=starting, periodic=periodic)
-        finally:
-            self.progress.reconciling -= 1
-            self.progress.reconciles += 1
-
     def _schedule(self) -> None:
         jobs = self._jobs()
         self.scheduler.sync(jobs)
@@ -333,15 +271,20 @@ class Engine(KernelSync):
 
     def _jobs(self) -> dict[Hashable, Job]:
         jobs: dict[Hashable, Job] = {}
-        for slot in self._slots.by_key.values():
-            virtual, real = slot.members[0]
-            slot.probe = slot.probe or probes.build(virtual, real, self._load)
-            if slot.probe is None:
-                continue  # checktype on / off: never checked
-            names = ",".join(dict.fromkeys(v.name for v, _ in slot.members))
-            labels = {"virtual": names, "real": real.endpoint, "check": probes.describe(virtual)}
-            jobs[slot.id] = Job(slot.probe, slot.key.checkinterval, labels)
+        for slot in self.book.by_key.values():
+            job = self._job(slot)
+            if job is not None:
+                jobs[slot.id] = job
         return jobs
+
+    def _job(self, slot: Slot) -> Job | None:
+        virtual, real = slot.members[0]
+        slot.probe = slot.probe or probes.build(virtual, real, self._load)
+        if slot.probe is None:
+            return None  # checktype on / off: never checked
+        names = ",".join(dict.fromkeys(v.name for v, _ in slot.members))
+        labels = {"virtual": names, "real": real.endpoint, "check": probes.describe(virtual)}
+        return Job(slot.probe, slot.key.checkinterval, labels)
 
     async def _watch(self) -> None:
         """End run(): by shutdown(), or by a prober that died of a bug (re-raised here)."""
@@ -359,22 +302,22 @@ class Engine(KernelSync):
     async def _set_state(self, state: str) -> None:
         self.state = state
         log.debug(logs.ENGINE_STATE, state=state)
-        await self._notify("on_state", state)
+        await self.plugins.on_state(state)
 
     # --- read access for the status view ---------------------------------------------
 
     @property
     def health(self) -> Mapping[hl.CheckKey, hl.Health]:
-        return self._slots
+        return self.book
 
     @property
     def forced(self) -> frozenset[hl.CheckKey]:
-        return frozenset(self._forced)
+        return frozenset(self.book.forced)
 
     @property
     def table(self) -> Table:
-        return self._kernel.table()
+        return self.kernel.table()
 
     @property
     def fallback_active(self) -> Mapping[str, bool]:
-        return self._fallback
+        return self.kernel.fallback

@@ -20,6 +20,8 @@ from __future__ import annotations
 import gc
 from typing import Final
 
+from healthd.plugins import Plugin
+
 YOUNG: Final = 10_000  # new container objects between two young collections (Python: 700)
 
 
@@ -37,7 +39,7 @@ def settle() -> int:
     return gc.get_freeze_count()
 
 
-class Settle:
+class Settle(Plugin):
     """An engine listener that settles the heap each time a config comes into force."""
 
     async def on_state(self, state: str) -> None:

@@ -1,8 +1,11 @@
-"""The engine's kernel side: reconcile ticks, the periodic resync, ops, fallback changes.
+"""KernelSync: keeps the IPVS table in line with the health book.
 
-A mixin of healthd.engine.Engine, which owns the state it uses (config, driver, the kernel
-view, health slots, the forced set, the lock). Plans come from healthd.state/reconcile; this
-module applies them, logs each op and notes fallback changes; it judges no health.
+It owns the kernel side of the engine: the driver, its record of the table (KernelView,
+with the dirty services), the lock that keeps one reconcile at a time, the services of
+earlier configurations still to delete, and each virtual's fallback state. A health change
+marks services dirty; the reconcile task plans those against the record; start, reload,
+each resync and any failed op dump the kernel and plan everything, which repairs drift.
+Kernel errors are logged and retried, never fatal. It judges no health.
 """
 
 from __future__ import annotations
@@ -10,55 +13,84 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from healthd import health as hl
 from healthd import logs
+from healthd.book import HealthBook
 from healthd.clock import Clock
 from healthd.errors import DriverError
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import Op, ServiceKey, Table
-from healthd.model import Config, Virtual
-from healthd.reconcile import is_up, owned_keys
-from healthd.state import KernelView, Slots, op_service
+from healthd.ipvs.types import DelService, Op, ServiceKey, Table
+from healthd.kernel_view import KernelView, op_service
+from healthd.model import Virtual
+from healthd.plugins import Plugins
+from healthd.reconcile import key_up
+from healthd.topology import Topology
+from healthd.watchdog import Progress
 
 log = logs.get_logger("healthd.engine")
 
 
 class KernelSync:
-    """Keeps the IPVS table in line with health: dirty ticks, full resyncs, fallbacks."""
+    """Applies plans for one engine: dirty ticks, full resyncs, fallbacks, cleanstop."""
 
-    config: Config
-    driver: IPVSDriver
-    clock: Clock
-    _listeners: list[object]
-    _hooks: HookRunner
-    _slots: Slots
-    _forced: set[hl.CheckKey]
-    _fallback: dict[str, bool]
-    _retired: set[ServiceKey]
-    _kernel: KernelView
-    _wake: asyncio.Event
-    _lock: asyncio.Lock
-    _changed_since_resync: bool
+    def __init__(
+        self,
+        driver: IPVSDriver,
+        book: HealthBook,
+        topology: Topology,
+        *,
+        clock: Clock,
+        plugins: Plugins,
+        hooks: HookRunner,
+        progress: Progress,
+    ) -> None:
+        self.driver = driver
+        self.book = book
+        self.topology = topology
+        self.view = KernelView()  # the table as last known, and what to plan next
+        self.fallback: dict[str, bool] = {}  # each virtual's "no real is up" state
+        self.changed_since_resync = False  # a transition since the last resync is no drift
+        self._clock = clock
+        self._plugins = plugins
+        self._hooks = hooks
+        self._progress = progress
+        self._retired: set[ServiceKey] = set()  # services of earlier configs still to delete
+        self._wake = asyncio.Event()  # set when a service is dirty
+        self._lock = asyncio.Lock()
 
-    def _now(self) -> float:
-        return self.clock.monotonic()
+    def switch(self, topology: Topology) -> None:
+        """Plan for `topology` from now on; services only the old one owned are retired."""
+        self._retired |= self.topology.owned - topology.owned
+        commands = {v.name: v.fallbackcommand for v in self.topology.config.virtuals}
+        for virtual in topology.config.virtuals:
+            if commands.get(virtual.name, "") != virtual.fallbackcommand:
+                self.fallback.pop(virtual.name, None)  # new or changed: run it once again
+        self.topology = topology
+        self.view.index(topology)
 
-    # --- reconciliation ---------------------------------------------------------------
+    def mark(self, services: Iterable[ServiceKey]) -> None:
+        """Mark services for the next reconcile tick."""
+        self.view.dirty.update(services)
+        self._wake.set()
 
-    async def _resync_loop(self) -> None:
+    def table(self) -> Table:
+        """Return a snapshot of the table as last known."""
+        return self.view.table()
+
+    async def resync_loop(self) -> None:
         while True:
-            await self.clock.sleep(self.config.resync_interval)
-            await self._reconcile(full=True, periodic=True)
+            await self._clock.sleep(self.topology.config.resync_interval)
+            await self.reconcile(full=True, periodic=True)
 
-    async def _reconcile_loop(self) -> None:
+    async def reconcile_loop(self) -> None:
         """Reconcile whatever is dirty, once per wake-up; marks made meanwhile wait for the next."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self._reconcile()
+            await self.reconcile()
 
-    async def _dump(self) -> Table | None:
+    async def dump(self) -> Table | None:
+        """Return the kernel's table, or None after logging why it could not be read."""
         try:
             return await self.driver.dump()
         except DriverError as exc:
@@ -66,52 +98,65 @@ class KernelSync:
             log.error(logs.IPVS_DUMP_FAILED, errno=exc.errno, detail=exc.message)  # noqa: TRY400
             return None
 
-    async def _reconcile(
+    async def reconcile(
         self, *, full: bool = False, starting: bool = False, periodic: bool = False
     ) -> None:
-        """Plan and apply the dirty services against the cache, or (full) all against a dump.
+        """Plan and apply the dirty services against the record, or (full) all against a dump.
 
         A full reconcile runs at start, reload, each resync, and after a failed op (the
-        cache may then be wrong); then the fallback changes of the virtuals planned.
+        record may then be wrong); then the fallback changes of the virtuals planned.
         """
+        # counted for the watchdog: a reconcile that never ends (a hung driver) stops the pings
+        self._progress.reconciling += 1
+        try:
+            virtuals = await self._reconcile(full=full, starting=starting, periodic=periodic)
+            if virtuals is not None:
+                await self._update_fallbacks(virtuals)
+        finally:
+            self._progress.reconciling -= 1
+            self._progress.reconciles += 1
+
+    async def _reconcile(
+        self, *, full: bool, starting: bool, periodic: bool
+    ) -> list[Virtual] | None:
         async with self._lock:
-            start = self._now()
-            kernel = self._kernel
-            full = full or starting or kernel.stale
-            dirty = kernel.take()
+            start = self._clock.monotonic()
+            view, config = self.view, self.topology.config
+            full = full or starting or view.stale
+            dirty = view.take()
             if full:
-                actual = await self._dump()
+                actual = await self.dump()
                 if actual is None:
-                    kernel.dirty |= dirty
-                    kernel.stale = self._changed_since_resync = True
-                    return  # retried at the next resync
-                kernel.replace(actual)
-                owned = owned_keys(self.config, self._retired)
-                ops = kernel.plan_all(
-                    self.config, self._slots, self._forced, owned=owned, starting=starting
+                    view.dirty |= dirty
+                    view.stale = self.changed_since_resync = True
+                    return None  # retried at the next resync
+                view.replace(actual)
+                owned = self.topology.owned | self._retired
+                ops = view.plan_all(
+                    config, self.book, self.book.forced, owned=owned, starting=starting
                 )
             else:
-                ops = kernel.plan_dirty(dirty, self.config, self._slots, self._forced)
-            if periodic and ops and not self._changed_since_resync:
+                ops = view.plan_dirty(dirty, config, self.book, self.book.forced)
+            if periodic and ops and not self.changed_since_resync:
                 log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
             failed = await self._apply_ops(ops)
             # what failed is retried after a fresh dump: at the next tick or resync
-            kernel.stale = bool(failed)
-            kernel.dirty |= failed
-            self._retired &= kernel.services.keys()
+            view.stale = bool(failed)
+            view.dirty |= failed
+            self._retired &= view.services.keys()
             # a change still pending or a failure still to retry is not drift at the resync
-            self._changed_since_resync = bool(kernel.dirty)
-            elapsed = round((self._now() - start) * 1000, 1)
+            self.changed_since_resync = bool(view.dirty)
+            elapsed = round((self._clock.monotonic() - start) * 1000, 1)
             level = log.info if ops else log.debug
             level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
-        await self._update_fallbacks(self.config.virtuals if full else kernel.virtuals_of(dirty))
+        return list(config.virtuals) if full else view.virtuals_of(dirty)
 
     async def _apply_ops(self, ops: list[Op]) -> set[ServiceKey]:
         """Apply ops in order, keeping the record current; return the services that failed."""
         failed: set[ServiceKey] = set()
         for op in ops:
             if await self._apply_op(op):
-                self._kernel.applied(op)
+                self.view.applied(op)
             else:
                 failed.add(op_service(op))
         return failed
@@ -128,29 +173,26 @@ class KernelSync:
         return True
 
     async def _update_fallbacks(self, virtuals: Iterable[Virtual]) -> None:
-        """Note each virtual whose 'no real is up' state changed: log, listeners, command."""
+        """Note each virtual whose 'no real is up' state changed: log, plugins, command."""
+        book = self.book
         for virtual in virtuals:
-            active = not any(
-                is_up(virtual, real, self._slots, self._forced) for real in virtual.reals
-            )
-            if self._fallback.get(virtual.name) == active:
+            keys = self.topology.keys_of(virtual)
+            active = not any(key_up(virtual, key, book, book.forced) for key in keys)
+            if self.fallback.get(virtual.name) == active:
                 continue
-            self._fallback[virtual.name] = active
+            self.fallback[virtual.name] = active
             if virtual.fallback is not None or virtual.fallbackcommand:
                 event = logs.FALLBACK_ON if active else logs.FALLBACK_OFF
                 fallback = str(virtual.fallback.address) if virtual.fallback else None
                 log.info(event, virtual=virtual.name, fallback=fallback)
             self._hooks.fallback(virtual, active)
-            await self._notify("on_fallback", virtual, active)
+            await self._plugins.on_fallback(virtual, active)
 
-    # --- listeners ------------------------------------------------------------------
-
-    async def _notify(self, method: str, *args: object) -> None:
-        for listener in self._listeners:
-            fn = getattr(listener, method, None)
-            if fn is None:
-                continue
-            try:
-                await fn(*args)
-            except Exception:  # isolation boundary: a listener (alerts, monitorfile) is a plugin
-                log.exception(logs.LISTENER_FAILED, listener=type(listener).__name__, hook=method)
+    async def cleanstop(self) -> None:
+        """Delete each cleanstop=yes virtual's service (ldirectord ld_stop)."""
+        async with self._lock:
+            present = self.view.services
+            for svc, virtual in self.topology.virtuals.items():
+                # ldirectord: cleanstop=no leaves the virtual exactly as it is
+                if virtual.cleanstop and svc in present:
+                    await self._apply_op(DelService(svc))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from checks.base import Result, host_text
 from healthd import logs
 from healthd.model import CheckType, Real, Virtual
+from healthd.plugins import Plugin
 
 log = logs.get_logger("healthd.monitor")
 
@@ -84,7 +85,7 @@ def append(path: str, line: str) -> None:
         f.write(line)
 
 
-class MonitorFile:
+class MonitorFile(Plugin):
     """Engine listener that writes every check result of a virtual to its monitorfile."""
 
     def __init__(

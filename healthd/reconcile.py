@@ -106,10 +106,10 @@ def is_up(
     virtual: Virtual, real: Real, health: Mapping[CheckKey, Health], forced: AbstractSet[CheckKey]
 ) -> bool:
     """Return whether a real may carry traffic now (maintenance beats every checktype)."""
-    return _key_up(virtual, check_key(virtual, real), health, forced)
+    return key_up(virtual, check_key(virtual, real), health, forced)
 
 
-def _key_up(
+def key_up(
     virtual: Virtual,
     key: CheckKey,
     health: Mapping[CheckKey, Health],
@@ -188,7 +188,7 @@ def desired_service(
     """
     prepared = prepared or prepare(virtual)
     present = actual_entry.dests.keys() if actual_entry is not None else frozenset()
-    up = [_key_up(virtual, key, health, forced_down) for key in prepared.keys]
+    up = [key_up(virtual, key, health, forced_down) for key in prepared.keys]
     return _entry(virtual, prepared, up, present, readd=readdquiescent or starting)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from healthd import control, pidfile
+from healthd import control, pidfile, plugins
 from healthd.daemon import Daemon, Request, fingerprint
 from healthd.errors import ConfigErrors, Diagnostic
 from healthd.location import Location
@@ -36,9 +36,7 @@ class StubEngine:
     async def run(self) -> None:
         self.calls.append("run")
         for listener in self.listeners:
-            on_state = getattr(listener, "on_state", None)  # as the engine: methods optional
-            if on_state is not None:
-                await on_state("running")
+            await listener.on_state("running")
         await asyncio.Event().wait()
 
     async def reload(self, config: Config) -> None:
@@ -378,7 +376,7 @@ async def test_usr1_logs_the_status_view(tmp_path):
     assert await task == 0
 
 
-class Plugin:
+class Plugin(plugins.Plugin):
     def __init__(self) -> None:
         self.configs: list[Config] = []
         self.closed = False

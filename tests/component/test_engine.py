@@ -26,6 +26,7 @@ from healthd.ipvs.types import (
     Table,
 )
 from healthd.model import CheckSpec, CheckType, Fallback, Proto
+from healthd.plugins import Plugin
 from tests.component.support import Harness, config, events, real, virtual
 
 SVC = "tcp/192.0.2.10:80"
@@ -307,7 +308,7 @@ async def test_dump_failure_is_not_fatal(harnesses, logs_captured):
 
     h = Harness(config(virtual(real(R1)), resync_interval=30))
     h.driver = BrokenDump()
-    h.engine.driver = h.driver
+    h.engine.kernel.driver = h.driver
     harnesses.append(h)
     await h.start()
     assert events(logs_captured, "ipvs.dump_failed")
@@ -358,7 +359,7 @@ async def test_udp_connect_check_pings(harnesses):
 async def test_listeners_hear_results_transitions_fallback_and_states(harnesses):
     heard: list[tuple] = []
 
-    class Recorder:
+    class Recorder(Plugin):
         async def on_result(self, virtual, real, result):
             heard.append(("result", real.endpoint, result.up))
 
@@ -371,7 +372,7 @@ async def test_listeners_hear_results_transitions_fallback_and_states(harnesses)
         async def on_state(self, state):
             heard.append(("state", state))
 
-    class Broken:
+    class Broken(Plugin):
         async def on_result(self, virtual, real, result):
             raise ValueError("listener bug")
 

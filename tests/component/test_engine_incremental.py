@@ -49,7 +49,7 @@ def harness(harnesses, cfg) -> tuple[Harness, CountingDriver]:
     h = Harness(cfg)
     driver = CountingDriver()
     h.driver = driver
-    h.engine.driver = driver
+    h.engine.kernel.driver = driver
     harnesses.append(h)
     return h, driver
 

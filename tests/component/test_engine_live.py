@@ -10,10 +10,11 @@ import asyncio
 from healthd.engine import Engine
 from healthd.ipvs.fake import FakeDriver
 from healthd.model import CheckSpec, CheckType
+from healthd.plugins import Plugin
 from tests.component.support import config, real, virtual
 
 
-class Transitions:
+class Transitions(Plugin):
     """Listener that lets a test wait for the next transition of a real."""
 
     def __init__(self) -> None:

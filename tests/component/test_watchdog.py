@@ -20,6 +20,7 @@ from healthd.daemon import Daemon, Request
 from healthd.engine import Engine
 from healthd.ipvs.fake import FakeDriver
 from healthd.model import CheckSpec, CheckType, Config
+from healthd.plugins import Plugin
 from healthd.sdnotify import Notifier
 from healthd.watchdog import Progress
 from tests.component.support import (
@@ -205,7 +206,7 @@ async def test_the_engine_counts_results_reconciles_and_probes(harnesses):
     await h.stop()
 
 
-class HangingListener:
+class HangingListener(Plugin):
     """A listener whose on_result never returns: the check path is stuck behind it."""
 
     async def on_result(self, *args: Any) -> None:

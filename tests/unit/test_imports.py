@@ -3,7 +3,8 @@
 - checks/ never imports healthd (it is a standalone library).
 - Only healthd/ipvs/genl.py (the driver's pyroute2 edge) imports pyroute2, and only
   healthd/ipvs/netlink.py imports it, inside the functions that open a socket.
-- The pure core (model, health, reconcile, the engine's state, config lexer/parser/build,
+- The pure core (model, health, reconcile, the engine's topology, health book, kernel record
+  and status view, config lexer/parser/build,
   ipvs.types) imports no asyncio, aiohttp or pyroute2, not even through the first-party
   modules it imports.
 - aiohttp is imported only by the demo's local backends (healthd/demo/). The checks speak
@@ -29,7 +30,10 @@ PURE = [
     "healthd.model",
     "healthd.health",
     "healthd.reconcile",
-    "healthd.state",
+    "healthd.topology",
+    "healthd.book",
+    "healthd.kernel_view",
+    "healthd.status_view",
     "healthd.config.lexer",
     "healthd.config.parser",
     "healthd.config.build",

@@ -34,6 +34,7 @@ from healthd.ipvs.types import (
     ServiceKey,
     Table,
 )
+from healthd.kernel_view import op_service
 from healthd.model import CheckSpec, CheckType, Config, Fallback, Forward, Proto, Real, Virtual
 from healthd.reconcile import (
     desired_service,
@@ -46,7 +47,6 @@ from healthd.reconcile import (
     service_key,
     sort_ops,
 )
-from healthd.state import op_service
 
 V4 = [ip_address(f"198.51.100.{i}") for i in range(1, 5)]
 V6 = [ip_address(f"2001:db8::{i}") for i in range(1, 5)]

@@ -1,0 +1,117 @@
+"""Plugins: what the engine and the daemon tell the outside world, and the fan-out to them.
+
+A plugin (e-mail alerts, the monitor file, the heap settling, the daemon's own readiness)
+subclasses Plugin and overrides the hooks it cares about; the rest are no-ops:
+
+    on_result(virtual, real, result)    every check result (the hot path)
+    on_transition(virtual, real, up, result, reason)
+    on_fallback(virtual, active)        a virtual's "no real is up" state changed
+    on_state(state)                     starting, running, reloading, stopping
+    run()                               work of its own, run in the daemon's task group
+    reconfigure(config)                 a reload took effect
+    aclose()                            the daemon is stopping: finish what is queued
+
+Plugins is the fan-out: calls are awaited in order, a plugin that raises is logged
+(`listener.failed`) and the others still hear about it, and on_result goes only to the
+plugins that override it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from checks.base import Result
+from healthd import logs
+from healthd.model import Config, Real, Virtual
+
+log = logs.get_logger("healthd.engine")
+
+
+class Plugin:
+    """Base of every plugin: each hook is a no-op until overridden."""
+
+    async def on_result(self, virtual: Virtual, real: Real, result: Result) -> None:
+        """One check result of one real (runs once per check: keep it cheap)."""
+
+    async def on_transition(
+        self, virtual: Virtual, real: Real, up: bool, result: Result | None, reason: str
+    ) -> None:
+        """A real went up or down (result is None for a maintenance change)."""
+
+    async def on_fallback(self, virtual: Virtual, active: bool) -> None:
+        """A virtual's fallback state changed (active: no real carries traffic)."""
+
+    async def on_state(self, state: str) -> None:
+        """The engine's state changed: starting, running, reloading or stopping."""
+
+    async def run(self) -> None:
+        """The plugin's own work (alert delivery), cancelled when the daemon stops."""
+
+    def reconfigure(self, config: Config) -> None:
+        """A new configuration took effect."""
+
+    async def aclose(self) -> None:
+        """The daemon is stopping: finish what is queued, within the plugin's own grace."""
+
+
+class Plugins:
+    """Fans each hook out to every plugin, in order, isolating their failures."""
+
+    def __init__(self, plugins: Sequence[Plugin] = ()) -> None:
+        self.all = list(plugins)
+        # on_result runs once per check: only the plugins that override it are called
+        self._results = [p for p in self.all if type(p).on_result is not Plugin.on_result]
+        self.workers = [p for p in self.all if type(p).run is not Plugin.run]
+
+    @property
+    def want_results(self) -> bool:
+        """Whether any plugin listens to every check result."""
+        return bool(self._results)
+
+    async def on_result(self, virtual: Virtual, real: Real, result: Result) -> None:
+        for plugin in self._results:
+            try:
+                await plugin.on_result(virtual, real, result)
+            except Exception:  # isolation boundary: a plugin never stops the engine
+                log.exception(
+                    logs.LISTENER_FAILED, listener=type(plugin).__name__, hook="on_result"
+                )
+
+    async def on_transition(
+        self, virtual: Virtual, real: Real, up: bool, result: Result | None, reason: str
+    ) -> None:
+        for plugin in self.all:
+            try:
+                await plugin.on_transition(virtual, real, up, result, reason)
+            except Exception:  # isolation boundary
+                log.exception(
+                    logs.LISTENER_FAILED, listener=type(plugin).__name__, hook="on_transition"
+                )
+
+    async def on_fallback(self, virtual: Virtual, active: bool) -> None:
+        for plugin in self.all:
+            try:
+                await plugin.on_fallback(virtual, active)
+            except Exception:  # isolation boundary
+                log.exception(
+                    logs.LISTENER_FAILED, listener=type(plugin).__name__, hook="on_fallback"
+                )
+
+    async def on_state(self, state: str) -> None:
+        for plugin in self.all:
+            try:
+                await plugin.on_state(state)
+            except Exception:  # isolation boundary
+                log.exception(logs.LISTENER_FAILED, listener=_name(plugin), hook="on_state")
+
+    def reconfigure(self, config: Config) -> None:
+        for plugin in self.all:
+            plugin.reconfigure(config)
+
+    async def aclose(self) -> None:
+        for plugin in self.all:
+            await plugin.aclose()
+
+
+def _name(plugin: Plugin) -> str:
+    return type(plugin).__name__
