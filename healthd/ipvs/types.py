@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final
 
-from checks.base import host_text
-
 IPAddress = IPv4Address | IPv6Address
+
+
+def host_text(address: IPAddress) -> str:
+    """Return an address as it goes into `host:port` text: IPv6 in brackets, IPv4 as is."""
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 class Protocol(enum.StrEnum):

@@ -10,6 +10,7 @@
 - aiohttp is imported only by the demo's local backends (healthd/demo/). The checks speak
   HTTP through checks/_httpclient.py: CPU per check is a stated target, aiohttp costs about
   twice as much per request and a tenth of a second to import.
+- The kernel value types (healthd.ipvs and its types) depend on no check library.
 - No import cycle among first-party modules, counting the imports made inside functions:
   each room can be read (and loaded) without the ones that use it.
 Imports under `if TYPE_CHECKING:` are annotations only and do not count.
@@ -204,6 +205,15 @@ def test_pure_core_does_no_io_imports(module: str) -> None:
     problems = []
     for chain in chains(module):
         bad = sorted(n for n in imports_of(chain[-1]) if _top(n) in IO_LIBRARIES)
+        if bad:
+            problems.append(f"{' -> '.join(chain)} imports {', '.join(bad)}")
+    assert problems == []
+
+
+def test_the_kernel_value_types_need_no_check_library() -> None:
+    problems = []
+    for chain in chains("healthd.ipvs.types"):
+        bad = sorted(n for n in imports_of(chain[-1]) if _top(n) == "checks")
         if bad:
             problems.append(f"{' -> '.join(chain)} imports {', '.join(bad)}")
     assert problems == []
