@@ -35,7 +35,13 @@ def free_port(host: str) -> int:
         return port
 
 
-def _config(root: Path, addresses: list[str], port: int) -> str:
+def _config(root: Path, addresses: list[str], port: int, access_log: bool) -> str:
+    # one line per request when asked: what the VM start-up bench counts checks with
+    log = (
+        f"log_format real $server_addr;\n    access_log {root}/access.log real;"
+        if access_log
+        else "access_log off;"
+    )
     listens = "\n".join(f"        listen {a}:{port} backlog=4096;" for a in addresses)
     temps = "\n".join(
         f"    {name}_temp_path {root}/tmp/{name};"
@@ -53,7 +59,7 @@ events {{
     multi_accept on;
 }}
 http {{
-    access_log off;
+    {log}
     server_tokens off;
     keepalive_timeout 0;
 {temps}
@@ -71,13 +77,29 @@ http {{
 """
 
 
+def _more_files() -> None:
+    """Raise nginx's soft RLIMIT_NOFILE (one socket per listening address) to the hard one."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class Backend:
     """Runs nginx pinned to one core; `fail(addr)` and `restore(addr)` flip a real's answer."""
 
-    def __init__(self, count: int, *, core: int, root: Path, nice: int = 0) -> None:
+    def __init__(
+        self,
+        count: int,
+        *,
+        core: int,
+        root: Path,
+        nice: int = 0,
+        port: int | None = None,
+        access_log: bool = False,
+    ) -> None:
         self.addresses = [address(i) for i in range(count)]
         self.root = root
-        self.port = free_port(self.addresses[0])
+        self.port = port or free_port(self.addresses[0])
+        self.access_log = root / "access.log" if access_log else None
         self.core = core
         self.nice = nice
         self.faildir = root / "fail"
@@ -93,11 +115,11 @@ class Backend:
         for path in (self.root, self.faildir):
             path.chmod(0o755)
         conf = self.root / "nginx.conf"
-        conf.write_text(_config(self.root, self.addresses, self.port))
+        conf.write_text(_config(self.root, self.addresses, self.port, self.access_log is not None))
         cmd = ["taskset", "-c", str(self.core), nginx, "-c", str(conf), "-p", str(self.root)]
         if self.nice:
             cmd = ["nice", "-n", str(self.nice), *cmd]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_more_files)
         self._wait_ready()
         return self
 
