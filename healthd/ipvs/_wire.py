@@ -40,7 +40,9 @@ NLM_F_MULTI: Final = 0x02
 NLM_F_ACK: Final = 0x04
 NLM_F_DUMP: Final = 0x300
 GENL_ID_CTRL: Final = 0x10
+CTRL_CMD_GETFAMILY: Final = 3
 CTRL_ATTR_FAMILY_ID: Final = 1
+CTRL_ATTR_FAMILY_NAME: Final = 2
 IPVS_GENL_VERSION: Final = 1
 
 # IPVS commands
@@ -130,6 +132,18 @@ def attrs(data: bytes, start: int = 0) -> Attrs:
         out[kind & NLA_TYPE_MASK] = data[at + 4 : at + size]
         at += (size + 3) & ~3
     return out
+
+
+def family_request(seq: int) -> bytes:
+    """Return CTRL_CMD_GETFAMILY for "IPVS" (the family id is assigned at module load)."""
+    return message(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, attr(CTRL_ATTR_FAMILY_NAME, b"IPVS\0"), seq,
+                   NLM_F_REQUEST | NLM_F_ACK)  # fmt: skip
+
+
+def family_id(body: bytes) -> int | None:
+    """Return the family id in a CTRL_CMD_NEWFAMILY reply body, if there is one."""
+    value = attrs(body, _GENLHDR.size).get(CTRL_ATTR_FAMILY_ID)
+    return _U16.unpack(value[:2])[0] if value is not None else None
 
 
 # --- encoding ------------------------------------------------------------------------------

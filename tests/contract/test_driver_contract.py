@@ -311,7 +311,7 @@ async def test_values_the_kernel_refuses(h: Harness, op, err):
 @pytest.mark.parametrize(("op", "err"), REFUSED, ids=[str(op) for op, _ in REFUSED])
 async def test_checks_agree_with_the_kernel_unchecked(kernel: Harness, op, err):
     """Sent without healthd's own checks, the kernel refuses with the same errno."""
-    from healthd.ipvs.netlink import KernelError, encode
+    from healthd.ipvs.netlink import NetlinkError, encode
 
     driver = kernel.driver
     if not isinstance(op, AddService):
@@ -320,7 +320,7 @@ async def test_checks_agree_with_the_kernel_unchecked(kernel: Harness, op, err):
     if isinstance(op, AddDest) and op.dest.weight < 0:
         # the attribute is a u32; the kernel reads it into an int
         op = AddDest(op.service, Dest(op.dest.key, op.dest.weight % 2**32, op.dest.method))
-    with pytest.raises(KernelError) as info:
+    with pytest.raises(NetlinkError) as info:
         await driver._request(*encode(op))  # type: ignore[attr-defined]
     assert info.value.code == err
 

@@ -23,6 +23,7 @@ from healthd.errors import DriverError
 from healthd.ipvs import _wire as w
 from healthd.ipvs import netlink
 from healthd.ipvs.driver import IPVSDriver
+from healthd.ipvs.netlink import NetlinkError
 from healthd.ipvs.types import (
     AddDest,
     AddService,
@@ -365,7 +366,7 @@ async def test_an_ack_ends_a_request_and_an_error_raises_its_errno(pair):
     kernel.send(_err(3, 0))
     assert await chan.replies(3) == []
     kernel.send(_err(4, errno.EEXIST))
-    with pytest.raises(netlink.KernelError) as info:
+    with pytest.raises(NetlinkError) as info:
         await chan.replies(4)
     assert info.value.code == errno.EEXIST
 
@@ -394,10 +395,32 @@ async def test_family_is_resolved_from_the_controller_reply(pair):
     assert struct.unpack_from("=H", request, 4)[0] == w.GENL_ID_CTRL
 
 
+def test_the_family_request_is_what_pyroute2_reads_as_getfamily_for_ipvs():
+    from pyroute2.netlink import CTRL_CMD_GETFAMILY, GENL_ID_CTRL, ctrlmsg
+
+    msg = ctrlmsg(w.family_request(9))
+    msg.decode()
+    assert (msg["header"]["type"], msg["header"]["sequence_number"]) == (GENL_ID_CTRL, 9)
+    assert msg["cmd"] == CTRL_CMD_GETFAMILY
+    assert msg.get_attr("CTRL_ATTR_FAMILY_NAME") == "IPVS"
+
+
+def test_the_family_id_is_read_from_a_reply_pyroute2_encodes():
+    from pyroute2.netlink import CTRL_CMD_NEWFAMILY, GENL_ID_CTRL, ctrlmsg
+
+    msg = ctrlmsg()
+    msg["cmd"] = CTRL_CMD_NEWFAMILY
+    msg["version"] = 2
+    msg["attrs"] = [["CTRL_ATTR_FAMILY_NAME", "IPVS"], ["CTRL_ATTR_FAMILY_ID", 0x2B]]
+    msg["header"]["type"] = GENL_ID_CTRL
+    msg.encode()
+    assert w.family_id(bytes(msg.data)[16:]) == 0x2B
+
+
 async def test_missing_family_is_enoent(pair):
     chan, kernel = pair
     kernel.send(_err(1, errno.ENOENT))
-    with pytest.raises(netlink.KernelError) as info:
+    with pytest.raises(NetlinkError) as info:
         await chan.resolve()
     assert info.value.code == errno.ENOENT
 

@@ -1,8 +1,8 @@
 """Start-up imports only what the configuration uses, checked in a fresh interpreter.
 
 Each case runs in its own `python -c` process (imports are process-wide) and lists the
-heavy modules that ended up loaded: aiohttp (the demo's servers only), pyroute2 (the
-kernel driver's socket only), yaml and the config dump (dump and status formats only),
+heavy modules that ended up loaded: aiohttp (the demo's servers only), pyroute2 (never:
+the tests' independent IPVS codec), yaml and the config dump (dump and status formats only),
 and the check modules the configuration does not name.
 """
 
@@ -61,7 +61,7 @@ def test_a_dns_configuration_loads_the_dns_check_and_no_other(tmp_path: Path) ->
     assert loaded_after(code) == {"checks.dns"}
 
 
-def test_the_daemon_and_its_netlink_driver_load_no_pyroute2_until_a_socket_opens() -> None:
+def test_the_daemon_and_its_netlink_driver_load_no_pyroute2() -> None:
     code = "import healthd.app, healthd.daemon, healthd.engine, healthd.ipvs.netlink"
     assert loaded_after(code) == set()
 
