@@ -3,6 +3,11 @@
 Bounds the checks in flight with one FIFO Limiter, bounds each run with a coarse timeout,
 turns a crashing check into Result(DOWN, "internal_error") and hands every result to a sink.
 Judges nothing: health and the IPVS table are the engine's business.
+
+Under overload (a slow or busy machine: more checks due than the CPU can run) the bound
+shrinks so that the checks running still finish well within their timeouts, and the others
+wait their turn: the check period stretches instead of healthy reals timing out. The signal
+is the event loop's own lateness, read for free each time a prober wakes (see Governor).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ log = logs.get_logger("healthd.scheduler")
 
 GRACE: Final = 1.0  # seconds a check may overrun its own timeout before the scheduler cuts it
 DEFAULT_MAX_IN_FLIGHT: Final = 256
+LATE: Final = 0.25  # a prober woken this late (seconds) means the loop is overloaded
+ON_TIME: Final = 0.05  # ...and this early, that it has room for more checks at once
+FLOOR: Final = 4  # the fewest checks kept in flight, however late the loop
+COOL: Final = 0.5  # seconds between two cuts (one slow turn of the loop wakes many probers)
 
 Sink = Callable[[Hashable, Result], None]
 Skip = Callable[[Hashable], Result | None]
@@ -74,12 +83,32 @@ class Limiter:
     """
 
     def __init__(self, slots: int) -> None:
-        self._free = max(1, slots)
+        self._size = max(1, slots)
+        self._free = self._size  # below 0 after a shrink: releases absorb the excess
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     @property
     def free(self) -> int:
         return self._free
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiters)
+
+    def resize(self, slots: int) -> None:
+        """Change the bound; a smaller one takes effect as running checks end."""
+        slots = max(1, slots)
+        self._free += slots - self._size
+        self._size = slots
+        while self._free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._free -= 1
+                waiter.set_result(None)
 
     async def acquire(self) -> None:
         """Take a slot, waiting in arrival order when none is free."""
@@ -97,6 +126,9 @@ class Limiter:
 
     def release(self) -> None:
         """Give the slot to the first waiter still waiting, else make it free."""
+        if self._free < 0:
+            self._free += 1  # the bound shrank: this slot is gone
+            return
         waiters = self._waiters
         while waiters:
             waiter = waiters.popleft()
@@ -104,6 +136,41 @@ class Limiter:
                 waiter.set_result(None)
                 return
         self._free += 1
+
+
+class Governor:
+    """Sizes a Limiter from the event loop's lateness: cut it when late, grow it when on time.
+
+    A prober that wakes LATE seconds after its due time found the loop busy for that long:
+    every check in flight then takes that much longer too, and with hundreds in flight on a
+    saturated core they all run out of time together, so nothing ever passes. Each cut
+    takes a quarter off the bound (at most one per COOL seconds); each on-time wake-up while
+    checks are queued adds 1/size, about one slot per round of checks (AIMD, as TCP). The
+    bound never exceeds max_in_flight, which stays what an idle machine runs with.
+    """
+
+    def __init__(self, limiter: Limiter, ceiling: int, clock: Clock) -> None:
+        self._limiter = limiter
+        self._ceiling = max(1, ceiling)
+        self._clock = clock
+        self._size = float(limiter.size)
+        self._cut_at = float("-inf")
+
+    def woke(self, late: float) -> None:
+        """Note how late (seconds) a prober woke, and resize the limiter when needed."""
+        if late > LATE:
+            now = self._clock.monotonic()
+            if now - self._cut_at < COOL or self._size <= FLOOR:
+                return
+            self._cut_at = now
+            self._size = max(float(FLOOR), self._size * 0.75)
+        elif late < ON_TIME and self._limiter.waiting and self._size < self._ceiling:
+            self._size = min(float(self._ceiling), self._size + 1.0 / self._size)
+        else:
+            return
+        if int(self._size) != self._limiter.size:
+            self._limiter.resize(int(self._size))
+            log.debug(logs.SCHEDULER_RESIZED, in_flight=int(self._size), late_ms=round(late * 1e3))
 
 
 class Scheduler:
@@ -122,6 +189,7 @@ class Scheduler:
         self._sink = sink
         self._clock = clock or SystemClock()
         self._limit = Limiter(max_in_flight)
+        self._governor = Governor(self._limit, max_in_flight, self._clock)
         self._jitter = jitter
         self._skip = skip
         self._grace = grace
@@ -175,7 +243,7 @@ class Scheduler:
         job = self._jobs[key]
         bound = log.bind(**job.labels)
         # a uniform first delay in [0, interval) spreads thousands of reals over the interval
-        await self._clock.sleep(self._jitter() * job.interval)
+        await self._nap(self._jitter() * job.interval)
         while True:
             job = self._jobs[key]
             started = self._clock.monotonic()
@@ -186,7 +254,13 @@ class Scheduler:
             # the next run starts one interval after this one started, or at once when the
             # check took longer (never two runs of one key at a time; overload stretches it)
             spent = self._clock.monotonic() - started
-            await self._clock.sleep(max(job.interval - spent, 0.0))
+            await self._nap(max(job.interval - spent, 0.0))
+
+    async def _nap(self, delay: float) -> None:
+        """Sleep `delay`, then tell the governor how late the loop woke us."""
+        due = self._clock.monotonic() + delay
+        await self._clock.sleep(delay)
+        self._governor.woke(self._clock.monotonic() - due)
 
     async def _run(self, job: Job, bound: logs.Logger) -> Result:
         """Run the probe once under the in-flight bound and the timeout; never raises."""

@@ -12,7 +12,17 @@ from structlog.testing import capture_logs
 from checks.base import Result
 from healthd import logs
 from healthd.clock import FakeClock, SystemClock
-from healthd.scheduler import Job, Limiter, Scheduler, raise_nofile, run_once
+from healthd.scheduler import (
+    COOL,
+    FLOOR,
+    LATE,
+    Governor,
+    Job,
+    Limiter,
+    Scheduler,
+    raise_nofile,
+    run_once,
+)
 
 
 @dataclass
@@ -269,3 +279,78 @@ async def test_limiter_cancelled_waiters_lose_no_slot():
     await asyncio.gather(first, *waiting, return_exceptions=True)
     assert order == ["first", "w2"]
     assert limit.free == 1
+
+
+async def test_limiter_shrinks_as_checks_end_and_grows_at_once():
+    limit, gate = Limiter(3), asyncio.Event()
+    order: list[str] = []
+    held = [asyncio.create_task(_hold(limit, str(i), order, gate)) for i in range(3)]
+    queued = [asyncio.create_task(_hold(limit, f"q{i}", order, gate)) for i in range(3)]
+    await asyncio.sleep(0)
+    limit.resize(1)  # three running: the next two releases give their slots up
+    assert (limit.size, limit.free) == (1, -2)
+    limit.resize(2)
+    assert limit.free == -1
+    limit.resize(4)  # three running, room for one more: the first waiter runs at once
+    await asyncio.sleep(0)
+    assert order == ["0", "1", "2", "q0"]
+    assert limit.waiting
+    gate.set()
+    await asyncio.gather(*held, *queued)
+    assert order[-1] == "q2"
+    assert (limit.size, limit.free) == (4, 4)
+
+
+class Ticking:
+    """A clock the governor reads: it moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - never slept on
+        self.now += seconds
+
+
+def test_governor_cuts_the_bound_when_the_loop_is_late_at_most_once_per_cool_down():
+    clock, limit = Ticking(), Limiter(256)
+    governor = Governor(limit, 256, clock)  # type: ignore[arg-type]
+    governor.woke(LATE * 2)
+    assert limit.size == 192  # a quarter off
+    governor.woke(LATE * 2)  # the same slow turn of the loop woke another prober
+    assert limit.size == 192
+    for _ in range(40):
+        clock.now += COOL
+        governor.woke(LATE * 2)
+    assert limit.size == FLOOR  # never below the floor
+
+
+async def test_governor_grows_the_bound_back_only_while_checks_wait():
+    clock, limit = Ticking(), Limiter(16)
+    governor = Governor(limit, 16, clock)  # type: ignore[arg-type]
+    governor.woke(LATE * 2)
+    assert limit.size == 12
+    for _ in range(100):
+        governor.woke(0.0)  # on time, but nothing queued: no reason to grow
+    assert limit.size == 12
+    for _ in range(12):
+        await limit.acquire()
+    waiter = asyncio.create_task(limit.acquire())
+    await asyncio.sleep(0)
+    for _ in range(1000):
+        governor.woke(0.0)
+        if not limit.waiting:
+            break
+    await waiter  # grown by one: the waiter got its slot
+    assert limit.size == 13
+    queued = [asyncio.create_task(limit.acquire()) for _ in range(40)]
+    await asyncio.sleep(0)
+    for _ in range(1000):
+        governor.woke(0.0)
+    await asyncio.sleep(0)
+    assert limit.size == 16  # never above max_in_flight
+    assert sum(task.done() for task in queued) == 3
+    for task in queued:
+        task.cancel()
