@@ -83,12 +83,15 @@ def _wait_full(proc: subprocess.Popen[bytes], n: int, limit: float) -> dict[str,
 
 def _steady(proc: subprocess.Popen[bytes], log: Requests, args: argparse.Namespace) -> dict:
     time.sleep(args.warmup)
+    spy = _sampler(proc.pid, args) if "healthd" in str(proc.args) else None
     fewest = table_reals()
     u0, c0, t0 = usage(proc.pid), log.read(), time.monotonic()
     while time.monotonic() - t0 < args.window:
         time.sleep(POLL * 5)
         fewest = min(fewest, table_reals())
     u1, c1, t1 = usage(proc.pid), log.read(), time.monotonic()
+    if spy is not None:
+        spy.wait()
     checks = c1 - c0
     return {
         "checks": checks,
@@ -104,7 +107,7 @@ def run_one(daemon: str, n: int, backend: Backend, args: argparse.Namespace) -> 
     subprocess.run(["ipvsadm", "-C"], check=True)
     workdir = Path(args.workdir)
     argv = command(daemon, n, backend.port, workdir.resolve(), args.core)
-    if args.profile and daemon == "healthd":
+    if (args.profile or args.pyspy) and daemon == "healthd":
         # the marker option up front spares the re-exec, so cProfile sees the daemon itself
         prof = [
             "-X",
@@ -114,7 +117,7 @@ def run_one(daemon: str, n: int, backend: Backend, args: argparse.Namespace) -> 
             "-o",
             f"{workdir}/{daemon}-{n}.prof",
         ]
-        argv = [*argv[:3], sys.executable, *prof, *argv[3:]]
+        argv = [*argv[:3], sys.executable, *prof[: None if args.profile else 2], *argv[3:]]
     assert backend.access_log is not None
     log = Requests(backend.access_log)
     with (workdir / f"{daemon}-{n}.out").open("wb") as out:
@@ -127,6 +130,17 @@ def run_one(daemon: str, n: int, backend: Backend, args: argparse.Namespace) -> 
     report |= {"daemon": daemon, "n": n, "configured": n / INTERVAL}
     print(f"N={n} {daemon}: {_line(report)}", flush=True)
     return report
+
+
+def _sampler(pid: int, args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """Sample the steady window with py-spy on the nginx vCPU (--pyspy; pip install py-spy)."""
+    if not args.pyspy:
+        return None
+    out = Path(args.workdir) / f"healthd-{pid}.stacks"
+    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "20"]
+    spy += ["-d", str(int(args.window)), "-f", "raw", "-o", str(out), "-p", str(pid)]
+    cmd = ["taskset", "-c", str(args.backend_core), *spy]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -251,6 +265,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--write", type=Path, help="update this RESULTS.md's section")
     parser.add_argument("--json", type=Path, help="also dump the raw reports here")
     parser.add_argument("--profile", action="store_true", help="cProfile healthd into --keep")
+    parser.add_argument("--pyspy", action="store_true", help="py-spy healthd's window")
     parser.add_argument("--keep", type=Path, help="keep configs and daemon logs in this DIR")
     args = parser.parse_args(argv)
     args.argv = argv
