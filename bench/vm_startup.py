@@ -166,6 +166,12 @@ def _num(v: float | None, fmt: str = ".2f") -> str:
     return format(v, fmt) if v is not None else "never"
 
 
+def _full(r: dict[str, Any], limit: float) -> str:
+    if r["full_s"] is not None:
+        return f"{r['full_s']:.1f}"
+    return f"never ({_at(r, limit)} after {limit:g} s)"
+
+
 def table(n: int, k: dict[str, Any], h: dict[str, Any], limit: float) -> list[str]:
     """Return the markdown rows comparing keepalived (k) and healthd (h) at one N."""
     marks = [t for t in (5, 10, 30, 60, 120, 300) if t < limit]
@@ -180,8 +186,8 @@ def table(n: int, k: dict[str, Any], h: dict[str, Any], limit: float) -> list[st
         "|---|---|---|---|",
         row(
             "exec → full table (s)",
-            _num(k["full_s"], ".1f"),
-            _num(h["full_s"], ".1f"),
+            _full(k, limit),
+            _full(h, limit),
             _ratio(h["full_s"], k["full_s"]),
         ),
         row(
@@ -190,7 +196,7 @@ def table(n: int, k: dict[str, Any], h: dict[str, Any], limit: float) -> list[st
             " / ".join(str(_at(h, t)) for t in marks),
         ),
         row(
-            "CPU s until the full table",
+            "CPU s until the full table (or given up)",
             f"{k['start_cpu']:.1f}",
             f"{h['start_cpu']:.1f}",
             _ratio(h["start_cpu"], k["start_cpu"]),
