@@ -7,7 +7,7 @@ Judges nothing: health and the IPVS table are the engine's business.
 Under overload (a slow or busy machine: more checks due than the CPU can run) the bound
 shrinks so that the checks running still finish well within their timeouts, and the others
 wait their turn: the check period stretches instead of healthy reals timing out. The signal
-is the event loop's own lateness, read for free each time a prober wakes (see Governor).
+is how much of its timeout a passing check used (see Governor).
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ log = logs.get_logger("healthd.scheduler")
 
 GRACE: Final = 1.0  # seconds a check may overrun its own timeout before the scheduler cuts it
 DEFAULT_MAX_IN_FLIGHT: Final = 256
-LATE: Final = 0.25  # a prober woken this late (seconds) means the loop is overloaded
-ON_TIME: Final = 0.05  # ...and this early, that it has room for more checks at once
-FLOOR: Final = 4  # the fewest checks kept in flight, however late the loop
-COOL: Final = 0.5  # seconds between two cuts (one slow turn of the loop wakes many probers)
+SLOW: Final = 0.5  # passing checks using this share of their timeout: too many in flight
+QUICK: Final = 0.2  # ...and this little: room for more at once
+WEIGHT: Final = 0.05  # of one passing check in the running average of that share
+FLOOR: Final = 4  # the fewest checks kept in flight, however slow they are
+COOL: Final = 1.0  # seconds between two cuts (the checks already running finish slow too)
 
 Sink = Callable[[Hashable, Result], None]
 Skip = Callable[[Hashable], Result | None]
@@ -139,14 +140,15 @@ class Limiter:
 
 
 class Governor:
-    """Sizes a Limiter from the event loop's lateness: cut it when late, grow it when on time.
+    """Sizes a Limiter from how long passing checks take: fewer at once when they run slow.
 
-    A prober that wakes LATE seconds after its due time found the loop busy for that long:
-    every check in flight then takes that much longer too, and with hundreds in flight on a
-    saturated core they all run out of time together, so nothing ever passes. Each cut
-    takes a quarter off the bound (at most one per COOL seconds); each on-time wake-up while
-    checks are queued adds 1/size, about one slot per round of checks (AIMD, as TCP). The
-    bound never exceeds max_in_flight, which stays what an idle machine runs with.
+    With hundreds of checks in flight on a saturated core each takes longer than its
+    timeout, all fail together and nothing ever passes. A passing check's duration, as a
+    share of its timeout, is averaged; above SLOW a quarter comes off the bound (at most one
+    cut per COOL seconds), below QUICK each passing check adds a slot while checks are
+    queued, up to max_in_flight (what an idle machine runs with). Failed checks are left out:
+    dead reals that time out say nothing about the machine. Slowness the bound does not
+    cause (a slow real) shrinks it no further than FLOOR.
     """
 
     def __init__(self, limiter: Limiter, ceiling: int, clock: Clock) -> None:
@@ -154,23 +156,27 @@ class Governor:
         self._ceiling = max(1, ceiling)
         self._clock = clock
         self._size = float(limiter.size)
+        self._share = 0.0
         self._cut_at = float("-inf")
 
-    def woke(self, late: float) -> None:
-        """Note how late (seconds) a prober woke, and resize the limiter when needed."""
-        if late > LATE:
+    def passed(self, share: float) -> None:
+        """Note that a check passed using `share` of its timeout; resize when needed."""
+        self._share += WEIGHT * (share - self._share)
+        if self._share > SLOW:
             now = self._clock.monotonic()
             if now - self._cut_at < COOL or self._size <= FLOOR:
                 return
             self._cut_at = now
             self._size = max(float(FLOOR), self._size * 0.75)
-        elif late < ON_TIME and self._limiter.waiting and self._size < self._ceiling:
-            self._size = min(float(self._ceiling), self._size + 1.0 / self._size)
+        elif self._share < QUICK and self._limiter.waiting and self._size < self._ceiling:
+            self._size = min(float(self._ceiling), self._size + 1.0)
         else:
             return
         if int(self._size) != self._limiter.size:
             self._limiter.resize(int(self._size))
-            log.debug(logs.SCHEDULER_RESIZED, in_flight=int(self._size), late_ms=round(late * 1e3))
+            log.debug(
+                logs.SCHEDULER_RESIZED, in_flight=int(self._size), share=round(self._share, 2)
+            )
 
 
 class Scheduler:
@@ -243,7 +249,7 @@ class Scheduler:
         job = self._jobs[key]
         bound = log.bind(**job.labels)
         # a uniform first delay in [0, interval) spreads thousands of reals over the interval
-        await self._nap(self._jitter() * job.interval)
+        await self._clock.sleep(self._jitter() * job.interval)
         while True:
             job = self._jobs[key]
             started = self._clock.monotonic()
@@ -254,20 +260,19 @@ class Scheduler:
             # the next run starts one interval after this one started, or at once when the
             # check took longer (never two runs of one key at a time; overload stretches it)
             spent = self._clock.monotonic() - started
-            await self._nap(max(job.interval - spent, 0.0))
-
-    async def _nap(self, delay: float) -> None:
-        """Sleep `delay`, then tell the governor how late the loop woke us."""
-        due = self._clock.monotonic() + delay
-        await self._clock.sleep(delay)
-        self._governor.woke(self._clock.monotonic() - due)
+            await self._clock.sleep(max(job.interval - spent, 0.0))
 
     async def _run(self, job: Job, bound: logs.Logger) -> Result:
         """Run the probe once under the in-flight bound and the timeout; never raises."""
         await self._limit.acquire()
         try:
             self.runs += 1
-            return await run_once(job.probe, bound, clock=self._clock, grace=self._grace)
+            start = self._clock.monotonic()
+            result = await run_once(job.probe, bound, clock=self._clock, grace=self._grace)
+            if result.up:
+                took = self._clock.monotonic() - start
+                self._governor.passed(took / max(job.probe.timeout, 1e-3))
+            return result
         finally:
             self._limit.release()
 

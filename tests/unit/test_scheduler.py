@@ -15,7 +15,6 @@ from healthd.clock import FakeClock, SystemClock
 from healthd.scheduler import (
     COOL,
     FLOOR,
-    LATE,
     Governor,
     Job,
     Limiter,
@@ -314,43 +313,65 @@ class Ticking:
         self.now += seconds
 
 
-def test_governor_cuts_the_bound_when_the_loop_is_late_at_most_once_per_cool_down():
+def test_governor_cuts_the_bound_when_passing_checks_run_slow_at_most_once_per_cool_down():
     clock, limit = Ticking(), Limiter(256)
     governor = Governor(limit, 256, clock)  # type: ignore[arg-type]
-    governor.woke(LATE * 2)
+    for _ in range(20):
+        governor.passed(0.4)  # slowish, but the average stays under SLOW
+    assert limit.size == 256
+    while limit.size == 256:
+        governor.passed(0.9)
     assert limit.size == 192  # a quarter off
-    governor.woke(LATE * 2)  # the same slow turn of the loop woke another prober
+    for _ in range(50):
+        governor.passed(0.9)  # the checks already running: no second cut this soon
     assert limit.size == 192
     for _ in range(40):
         clock.now += COOL
-        governor.woke(LATE * 2)
+        governor.passed(0.9)
     assert limit.size == FLOOR  # never below the floor
 
 
 async def test_governor_grows_the_bound_back_only_while_checks_wait():
     clock, limit = Ticking(), Limiter(16)
     governor = Governor(limit, 16, clock)  # type: ignore[arg-type]
-    governor.woke(LATE * 2)
+    while limit.size == 16:
+        governor.passed(1.0)
     assert limit.size == 12
-    for _ in range(100):
-        governor.woke(0.0)  # on time, but nothing queued: no reason to grow
+    for _ in range(200):
+        governor.passed(0.0)  # quick again, but nothing queued: no reason to grow
     assert limit.size == 12
     for _ in range(12):
         await limit.acquire()
-    waiter = asyncio.create_task(limit.acquire())
+    queued = [asyncio.create_task(limit.acquire()) for _ in range(10)]
     await asyncio.sleep(0)
-    for _ in range(1000):
-        governor.woke(0.0)
-        if not limit.waiting:
-            break
-    await waiter  # grown by one: the waiter got its slot
+    governor.passed(0.0)
+    await asyncio.sleep(0)
     assert limit.size == 13
-    queued = [asyncio.create_task(limit.acquire()) for _ in range(40)]
-    await asyncio.sleep(0)
-    for _ in range(1000):
-        governor.woke(0.0)
+    assert sum(task.done() for task in queued) == 1  # the first waiter got the new slot
+    for _ in range(100):
+        governor.passed(0.0)
     await asyncio.sleep(0)
     assert limit.size == 16  # never above max_in_flight
-    assert sum(task.done() for task in queued) == 3
+    assert sum(task.done() for task in queued) == 4
     for task in queued:
         task.cancel()
+
+
+async def test_slow_passing_checks_shrink_the_scheduler_bound():
+    """Checks that pass using most of their timeout get fewer running at once."""
+    clock, shared = FakeClock(start=0.0), Shared()
+    probes = {i: SlowCountingProbe(shared, clock) for i in range(40)}
+    sched = Scheduler(lambda key, result: None, clock=clock, jitter=lambda: 0.0, max_in_flight=32)
+    sched.sync({i: Job(p, 1.0) for i, p in probes.items()})
+    await clock.advance(0.5)
+    assert shared.peak == 32  # at first the whole bound runs
+    await clock.advance(60)
+    shared.peak = 0
+    await clock.advance(10)
+    assert 1 <= shared.peak <= FLOOR
+    await sched.aclose()
+
+
+@dataclass
+class SlowCountingProbe(CountingProbe):
+    timeout: float = 1.5  # each run takes 1 s: two thirds of its timeout
