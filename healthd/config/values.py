@@ -349,7 +349,9 @@ def listen(key: str, text: str) -> tuple[IPAddress, int]:
     try:
         address = ip_address(host[1:-1] if bracketed else host)
     except ValueError:
-        raise Bad(f"invalid {key} address {host!r} (expected an IP address)", 0, len(host)) from None
+        raise Bad(
+            f"invalid {key} address {host!r} (expected an IP address)", 0, len(host)
+        ) from None
     if (address.version == 6) != bracketed:
         hint = "no brackets for IPv4" if bracketed else "write an IPv6 address in brackets"
         raise Bad(f"invalid {key} address {host!r} ({hint})", 0, len(host))

@@ -5,7 +5,6 @@ Rejected forms, with their exact messages, are in test_config_errors.py.
 
 from __future__ import annotations
 
-
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from operator import attrgetter
 
