@@ -22,7 +22,8 @@ from healthd.ipvs.driver import IPVSDriver
 from healthd.ipvs.types import DelService, Op, ServiceKey, Table
 from healthd.kernel_view import KernelView, op_service
 from healthd.model import Virtual
-from healthd.plugins import Plugins
+from healthd.overrides import Overrides
+from healthd.plugins import Plugins, Reconciled
 from healthd.reconcile import key_up
 from healthd.topology import Topology
 from healthd.watchdog import Progress
@@ -38,6 +39,7 @@ class KernelSync:
         driver: IPVSDriver,
         book: HealthBook,
         topology: Topology,
+        overrides: Overrides,
         *,
         clock: Clock,
         plugins: Plugins,
@@ -47,6 +49,7 @@ class KernelSync:
         self.driver = driver
         self.book = book
         self.topology = topology
+        self.overrides = overrides  # the operator's drain/maint/weight, read by the planner
         self.view = KernelView()  # the table as last known, and what to plan next
         self.fallback: dict[str, bool] = {}  # each virtual's "no real is up" state
         self.changed_since_resync = False  # a transition since the last resync is no drift
@@ -109,8 +112,10 @@ class KernelSync:
         # counted for the watchdog: a reconcile that never ends (a hung driver) stops the pings
         self._progress.reconciling += 1
         try:
-            virtuals = await self._reconcile(full=full, starting=starting, periodic=periodic)
-            if virtuals is not None:
+            done = await self._reconcile(full=full, starting=starting, periodic=periodic)
+            if done is not None:
+                virtuals, report = done
+                await self._plugins.on_reconcile(report)
                 await self._update_fallbacks(virtuals)
         finally:
             self._progress.reconciling -= 1
@@ -118,7 +123,7 @@ class KernelSync:
 
     async def _reconcile(
         self, *, full: bool, starting: bool, periodic: bool
-    ) -> list[Virtual] | None:
+    ) -> tuple[list[Virtual], Reconciled] | None:
         async with self._lock:
             start = self._clock.monotonic()
             view, config = self.view, self.topology.config
@@ -133,11 +138,18 @@ class KernelSync:
                 view.replace(actual)
                 owned = self.topology.owned | self._retired
                 ops = view.plan_all(
-                    config, self.book, self.book.forced, owned=owned, starting=starting
+                    config,
+                    self.book,
+                    self.book.forced,
+                    owned=owned,
+                    starting=starting,
+                    overrides=self.overrides.by_service,
                 )
             else:
-                ops = view.plan_dirty(dirty, config, self.book, self.book.forced)
-            if periodic and ops and not self.changed_since_resync:
+                by_service = self.overrides.by_service
+                ops = view.plan_dirty(dirty, config, self.book, self.book.forced, by_service)
+            drift = len(ops) if periodic and ops and not self.changed_since_resync else 0
+            if drift:
                 log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
             failed = await self._apply_ops(ops)
             # what failed is retried after a fresh dump: at the next tick or resync
@@ -146,10 +158,16 @@ class KernelSync:
             self._retired &= view.services.keys()
             # a change still pending or a failure still to retry is not drift at the resync
             self.changed_since_resync = bool(view.dirty)
-            elapsed = round((self._clock.monotonic() - start) * 1000, 1)
+            seconds = self._clock.monotonic() - start
             level = log.info if ops else log.debug
-            level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
-        return list(config.virtuals) if full else view.virtuals_of(dirty)
+            level(
+                logs.IPVS_RESYNCED,
+                ops=len(ops),
+                duration_ms=round(seconds * 1000, 1),
+                periodic=periodic,
+            )
+        report = Reconciled(full, periodic, len(ops), len(failed), drift, seconds)
+        return (list(config.virtuals) if full else view.virtuals_of(dirty)), report
 
     async def _apply_ops(self, ops: list[Op]) -> set[ServiceKey]:
         """Apply ops in order, keeping the record current; return the services that failed."""

@@ -22,7 +22,7 @@ import dataclasses
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from healthd.model import Config
 
@@ -63,6 +63,11 @@ class Override:
             "since": self.since,
             "deadline": self.deadline,
         }
+
+
+NO_OVERRIDES: Final[Mapping[int, Override]] = {}
+# each service's overrides by the index of their real in virtual.reals (ServiceKey → ...)
+ByService = Mapping[Any, Mapping[int, Override]]
 
 
 class OverrideError(ValueError):
@@ -109,7 +114,7 @@ class Overrides:
 
     def __init__(self, entries: Iterable[Override] = ()) -> None:
         self.entries: dict[tuple[str, str], Override] = {o.key: o for o in entries}
-        self.by_service: dict[object, dict[int, Override]] = {}
+        self.by_service: dict[Any, dict[int, Override]] = {}
         self.version = 0  # bumped on every change, so observers can tell
 
     def __iter__(self) -> Iterator[Override]:
@@ -151,3 +156,14 @@ class Overrides:
 def drained(override: Override) -> Override:
     """Return a drain override once its connections are gone (or its deadline passed)."""
     return dataclasses.replace(override, mode=Mode.DRAINED, deadline=None)
+
+
+def annotate(views: Iterable[dict[str, object]], overrides: Overrides) -> None:
+    """Add each real's override to a status view (healthd.state `virtual_view` dicts)."""
+    for view in views:
+        reals = view.get("reals")
+        for row in reals if isinstance(reals, list) else ():
+            override = overrides.get(str(view.get("virtual")), str(row.get("real")))
+            row["admin"] = None if override is None or override.mode is None else str(override.mode)
+            row["weight_override"] = None if override is None else override.weight
+            row["draining"] = override is not None and override.mode is Mode.DRAIN
