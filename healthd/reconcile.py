@@ -32,10 +32,7 @@ from healthd.ipvs.types import (
     Table,
 )
 from healthd.model import CheckType, Config, Forward, Proto, Real, Virtual
-from healthd.overrides import Mode, Override
-
-NO_OVERRIDES: Mapping[int, Override] = {}
-ServiceOverrides = Mapping[ServiceKey, Mapping[int, Override]]
+from healthd.overrides import NO_OVERRIDES, ByService, Mode, Override
 
 METHODS: dict[Forward, Method] = {
     Forward.GATE: Method.ROUTE,
@@ -241,7 +238,7 @@ def desired_table(
     actual: Table,
     starting: bool = False,
     prepared: Mapping[ServiceKey, Prepared] | None = None,
-    overrides: ServiceOverrides | None = None,
+    overrides: ByService | None = None,
 ) -> Table:
     """Return what IPVS should hold now for the config's virtuals.
 
