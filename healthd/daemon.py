@@ -204,6 +204,7 @@ class Daemon:
         try:
             if self._control is not None:
                 await self._control.start()
+            await self._plugins.start()  # the operator's server binds: a failure stops the start
             self.notifier.status("starting")
             crash: BaseException | None = None
             try:

@@ -8,6 +8,7 @@ subclasses Plugin and overrides the hooks it cares about; the rest are no-ops:
     on_fallback(virtual, active)        a virtual's "no real is up" state changed
     on_state(state)                     starting, running, reloading, stopping
     on_reconcile(report)                what one reconcile did (ops, failures, drift, time)
+    start()                             before the daemon serves: bind what must be bound
     run()                               work of its own, run in the daemon's task group
     reconfigure(config)                 a reload took effect
     aclose()                            the daemon is stopping: finish what is queued
@@ -60,6 +61,9 @@ class Plugin:
 
     async def on_reconcile(self, report: Reconciled) -> None:
         """A reconcile finished: what it planned, what failed, how long it took."""
+
+    async def start(self) -> None:
+        """Before the daemon serves; a HealthdError (an address in use) stops the start."""
 
     async def run(self) -> None:
         """The plugin's own work (alert delivery), cancelled when the daemon stops."""
@@ -127,6 +131,10 @@ class Plugins:
                 await plugin.on_reconcile(report)
             except Exception:  # isolation boundary
                 log.exception(logs.LISTENER_FAILED, listener=_name(plugin), hook="on_reconcile")
+
+    async def start(self) -> None:
+        for plugin in self.all:
+            await plugin.start()  # not isolated: a plugin that cannot start stops the daemon
 
     def reconfigure(self, config: Config) -> None:
         for plugin in self.all:
