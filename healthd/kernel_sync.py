@@ -24,7 +24,7 @@ from healthd.kernel_view import KernelView, op_service
 from healthd.model import Virtual
 from healthd.overrides import Overrides
 from healthd.plugins import Plugins, Reconciled
-from healthd.reconcile import key_up
+from healthd.reconcile import key_up, service_key
 from healthd.topology import Topology
 from healthd.watchdog import Progress
 
@@ -192,10 +192,14 @@ class KernelSync:
 
     async def _update_fallbacks(self, virtuals: Iterable[Virtual]) -> None:
         """Note each virtual whose 'no real is up' state changed: log, plugins, command."""
-        book = self.book
+        book, by_service = self.book, self.overrides.by_service
         for virtual in virtuals:
             keys = self.topology.keys_of(virtual)
-            active = not any(key_up(virtual, key, book, book.forced) for key in keys)
+            held = by_service.get(service_key(virtual), {})  # drained, in maint: carry nothing
+            active = not any(
+                key_up(virtual, key, book, book.forced) and (i not in held or held[i].mode is None)
+                for i, key in enumerate(keys)
+            )
             if self.fallback.get(virtual.name) == active:
                 continue
             self.fallback[virtual.name] = active

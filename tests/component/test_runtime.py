@@ -173,3 +173,17 @@ async def test_an_unreadable_state_file_at_start_is_logged_and_ignored(
     h, _ = await started(harnesses, tmp_path)
     assert [e for e in logs_captured if e["event"] == "state.unreadable"]
     assert (await h.weights())[SVC] == {f"{R1}:80": 1, f"{R2}:80": 3}
+
+
+async def test_with_every_real_held_the_fallback_stands_in_and_its_state_says_so(
+    harnesses, tmp_path
+):
+    from healthd.model import Fallback
+
+    fb = Fallback(ip_address("203.0.113.1"), 80)
+    h, rt = await started(harnesses, tmp_path, config(virtual(real(R1), real(R2), fallback=fb)))
+    assert h.engine.fallback_active[SVC] is False
+    await rt.handle(ctl("maint", real_=R1))
+    await rt.handle(ctl("drain", real_=R2))
+    await until(lambda: h.engine.fallback_active[SVC])
+    assert (await h.weights())[SVC] == {f"{R2}:80": 0, "203.0.113.1:80": 1}
