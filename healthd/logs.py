@@ -67,7 +67,7 @@ OVERRIDE_DROPPED: Final = "override.dropped"
 STATE_UNREADABLE: Final = "state.unreadable"
 STATE_WRITE_FAILED: Final = "state.write_failed"
 HTTP_LISTENING: Final = "http.listening"
-HTTP_LISTEN_FAILED: Final = "http.listen_failed"
+HTTP_LISTEN_KEPT: Final = "http.listen_unchanged_until_restart"
 
 EVENTS: Final[frozenset[str]] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

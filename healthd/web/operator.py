@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from healthd import logs
 from healthd.ipvs.counting import CountingDriver
 from healthd.plugins import Plugin
 from healthd.web.stats import Stats
@@ -16,8 +17,10 @@ from healthd.web.stats import Stats
 if TYPE_CHECKING:
     from healthd.daemon import Daemon
     from healthd.ipvs.driver import IPVSDriver
-    from healthd.model import IPAddress
+    from healthd.model import Config, IPAddress
     from healthd.web.server import WebServer
+
+log = logs.get_logger("healthd.web")
 
 
 class Operator(Plugin):
@@ -29,7 +32,7 @@ class Operator(Plugin):
         self.daemon: Daemon | None = None
         self.stats = Stats(self._results)
         self.server: WebServer | None = None
-        self.url: str | None = None
+        self.url = ""
 
     def _results(self) -> int:
         return self.daemon.engine.progress.results if self.daemon is not None else 0
@@ -50,6 +53,11 @@ class Operator(Plugin):
         metrics = Metrics(daemon.engine, self.stats, self.driver, daemon)
         self.server = WebServer(daemon.snapshot, self.stats, metrics)
         self.url = await self.server.start(*self.listen)
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload keeps the server where it is: http_listen= takes effect at restart."""
+        if self.server is not None and config.http_listen != self.listen:
+            log.warning(logs.HTTP_LISTEN_KEPT, listen=str(config.http_listen), url=self.url)
 
     async def aclose(self) -> None:
         if self.server is not None:
