@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from healthd.model import Real, Virtual
 
 # check duration histogram bounds, seconds (a check's timeout is 5 s by default)
-BOUNDS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+BOUNDS: Final = (0.001, 0.01, 0.1, 0.5, 1.0, 5.0)
 WINDOW: Final = 10  # samples (seconds) the achieved rate and the lag are taken over
 RECENT: Final = 50  # transitions kept for the status page
 
