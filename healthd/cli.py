@@ -98,6 +98,11 @@ def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
     parsers["demo"].add_argument(
         "--fake", action="store_true", help="use the in-memory table even where IPVS is available"
     )
+    parsers["demo"].add_argument(
+        "--http", type=int, default=9188, metavar="PORT",
+        help="serve the status page and metrics on 127.0.0.1:PORT (default 9188; 0: any)",
+    )  # fmt: skip
+    parsers["demo"].add_argument("--no-http", action="store_true", help="no status page")
     return parsers
 
 
