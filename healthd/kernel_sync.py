@@ -136,18 +136,7 @@ class KernelSync:
                     view.stale = self.changed_since_resync = True
                     return None  # retried at the next resync
                 view.replace(actual)
-                owned = self.topology.owned | self._retired
-                ops = view.plan_all(
-                    config,
-                    self.book,
-                    self.book.forced,
-                    owned=owned,
-                    starting=starting,
-                    overrides=self.overrides.by_service,
-                )
-            else:
-                by_service = self.overrides.by_service
-                ops = view.plan_dirty(dirty, config, self.book, self.book.forced, by_service)
+            ops = self._plan(dirty, full=full, starting=starting)
             drift = len(ops) if periodic and ops and not self.changed_since_resync else 0
             if drift:
                 log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
@@ -168,6 +157,17 @@ class KernelSync:
             )
         report = Reconciled(full, periodic, len(ops), len(failed), drift, seconds)
         return (list(config.virtuals) if full else view.virtuals_of(dirty)), report
+
+    def _plan(self, dirty: set[ServiceKey], *, full: bool, starting: bool) -> list[Op]:
+        """Return the plan: every service against a fresh dump (full), or the dirty ones."""
+        view, config, book = self.view, self.topology.config, self.book
+        by_service = self.overrides.by_service  # the operator's overrides, as data
+        if not full:
+            return view.plan_dirty(dirty, config, book, book.forced, by_service)
+        owned = self.topology.owned | self._retired
+        return view.plan_all(
+            config, book, book.forced, owned=owned, starting=starting, overrides=by_service
+        )
 
     async def _apply_ops(self, ops: list[Op]) -> set[ServiceKey]:
         """Apply ops in order, keeping the record current; return the services that failed."""

@@ -104,6 +104,14 @@ def _daemon_families(m: Metrics) -> Iterator[Any]:
         "When the running configuration was loaded",
         value=d.loaded_at,
     )
+    yield from _kernel_families(drv)
+    yield from _reconcile_families(s)
+    yield from _check_families(m)
+
+
+def _kernel_families(drv: CountingDriver) -> Iterator[Any]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
     ops = CounterMetricFamily(
         "healthd_ipvs_ops", "IPVS operations the kernel accepted, by kind", labels=["op"]
     )
@@ -125,7 +133,12 @@ def _daemon_families(m: Metrics) -> Iterator[Any]:
             "When the IPVS counters were last read",
             value=drv.last_dump_at,
         )
-    yield from _reconcile_families(s)
+
+
+def _check_families(m: Metrics) -> Iterator[Any]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    s, engine = m.stats, m.engine
     yield CounterMetricFamily(
         "healthd_checks", "Check results folded into health", value=engine.progress.results
     )
