@@ -21,6 +21,8 @@ import asyncio
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -154,7 +156,13 @@ def report(r: dict[str, Any], load: str, nice: int = 0) -> list[str]:
     ok_rate = ratio >= RATE_MIN and statistics.median(scraped) >= RATE_MIN * r["configured"]
     each = ", ".join(f"{x:.0f}" for x in plain)
     each_scraped = ", ".join(f"{x:.0f}" for x in scraped)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False).stdout.strip()  # fmt: skip
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return [
+        f"Command: `.venv/bin/python bench/scrape_bench.py {' '.join(sys.argv[1:])}` "
+        f"at commit {commit or '?'}, {when}.",
+        "",
         f"N = {r['n']:,} reals (HTTP check every {INTERVAL:g} s, 10 per virtual), one core; "
         f"load before the run: {load}; {len(ms)} scrapes, one a second, by `curl`"
         f"{f'; nice {nice}' if nice else ''}.",
