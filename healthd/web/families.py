@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _LE: Final = (*(f'le="{b:g}"' for b in BOUNDS), 'le="+Inf"')
 HIST: Final = "healthd_check_duration_seconds"
+REAL_GAUGES: Final = ("up", "weight", "consecutive_failures", "active_connections", "admin_state")
 
 # name: (type, help), in the order they are written
 FAMILIES: Final[dict[str, tuple[str, str]]] = {
@@ -156,7 +157,9 @@ def render(groups: list[Group], src: Sources) -> Iterator[str]:
 def _reals(group: Group, src: Sources, out: dict[str, list[str]]) -> int:
     """Write one virtual's per-real lines; return how many of its reals carry traffic."""
     weights, active = _dests(src.kernel.get(group.service)), _active(src.dump.get(group.service))
-    up, fails, weight, conns, admin, results, moves, hist = (out[n] for n in list(FAMILIES)[7:])
+    up, weight, fails, conns, admin = (out[f"healthd_real_{n}"] for n in REAL_GAUGES)
+    results, moves = out["healthd_check_results_total"], out["healthd_real_transitions_total"]
+    hist = out[HIST]
     carrying, forced = 0, src.forced
     overrides = src.overrides if len(src.overrides) else None
     for row in group.rows:

@@ -138,3 +138,18 @@ async def test_metrics_are_served_with_the_text_format_type(served, aiohttp_clie
     response = await client.get("/metrics")
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "healthd_real_up{" in await response.text()
+
+
+async def test_every_sample_follows_its_own_family_s_type_line(served):
+    # the text format wants each family's samples together, after its TYPE line
+    h, counting, metrics, _ = served
+    await h.clock.advance(10)
+    await counting.dump()
+    family = None
+    for line in metrics.render().decode().splitlines():
+        if line.startswith("# TYPE "):
+            family = line.split()[2]
+        elif not line.startswith("#"):
+            name = line.split("{")[0].split(" ")[0]
+            base = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
+            assert family in (name, base, base.removesuffix("_total")), line
