@@ -23,11 +23,12 @@ from healthd.book import HealthBook, Slot
 from healthd.clock import Clock, SystemClock
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import ServiceKey, Table
+from healthd.ipvs.types import ServiceEntry, ServiceKey, Table
 from healthd.kernel_sync import KernelSync
 from healthd.model import Config, Real, Virtual
 from healthd.overrides import Overrides, annotate
 from healthd.plugins import Plugin, Plugins
+from healthd.reconcile import service_key
 from healthd.scheduler import Job, Scheduler, raise_nofile
 from healthd.status_view import virtual_view
 from healthd.topology import Topology
@@ -127,7 +128,7 @@ class Engine:
         self.topology = topology
         self.kernel.switch(topology)
         counts = self.book.install(topology, fresh)
-        self.overrides.index(topology.config)
+        self.overrides.index(topology.config, service_key)
         await self._scan_maintenance(reconcile=False)
         await self.kernel.reconcile(starting=True)
         self._schedule()
@@ -326,6 +327,21 @@ class Engine:
     @property
     def table(self) -> Table:
         return self.kernel.table()
+
+    @property
+    def slots(self) -> Mapping[hl.CheckKey, Slot]:
+        """Every health slot by check key (the metrics read probes and check intervals)."""
+        return self.book.by_key
+
+    @property
+    def kernel_record(self) -> Mapping[ServiceKey, ServiceEntry]:
+        """The table as last known, without a copy (read at every scrape)."""
+        return self.kernel.record
+
+    @property
+    def driver(self) -> IPVSDriver:
+        """The driver the kernel side talks through (runtime control reads its counters)."""
+        return self.kernel.driver
 
     @property
     def fallback_active(self) -> Mapping[str, bool]:

@@ -11,7 +11,7 @@ Kernel errors are logged and retried, never fatal. It judges no health.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from healthd import logs
 from healthd.book import HealthBook
@@ -19,7 +19,7 @@ from healthd.clock import Clock
 from healthd.errors import DriverError
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import DelService, Op, ServiceKey, Table
+from healthd.ipvs.types import DelService, Op, ServiceEntry, ServiceKey, Table
 from healthd.kernel_view import KernelView, op_service
 from healthd.model import Virtual
 from healthd.overrides import Overrides
@@ -75,6 +75,11 @@ class KernelSync:
         """Mark services for the next reconcile tick."""
         self.view.dirty.update(services)
         self._wake.set()
+
+    @property
+    def record(self) -> Mapping[ServiceKey, ServiceEntry]:
+        """The table as last known (read-only, no copy: the metrics read it at each scrape)."""
+        return self.view.services
 
     def table(self) -> Table:
         """Return a snapshot of the table as last known."""

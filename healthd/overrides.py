@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from healthd.model import Config
+from healthd.model import Config, Virtual
 
 MAX_WEIGHT: Final = 65535  # ipvsadm's range
 DRAIN_TIMEOUT: Final = 300.0  # seconds a drain waits for connections to end, by default
@@ -134,9 +134,12 @@ class Overrides:
             self.entries[override.key] = override
         self.version += 1
 
-    def index(self, config: Config) -> list[Override]:
-        """Rebuild the per-service view for `config`; drop and return overrides it lacks."""
-        from healthd.reconcile import service_key  # reconcile imports this module's types
+    def index(self, config: Config, service_key: Callable[[Virtual], Hashable]) -> list[Override]:
+        """Rebuild the per-service view for `config`; drop and return overrides it lacks.
+
+        `service_key` is the planner's (healthd.reconcile.service_key), passed in: the
+        planner reads this module's types, so this module does not import it back.
+        """
 
         found: dict[tuple[str, str], Override] = {}
         self.by_service = {}
@@ -159,7 +162,7 @@ def drained(override: Override) -> Override:
 
 
 def annotate(views: Iterable[dict[str, object]], overrides: Overrides) -> None:
-    """Add each real's override to a status view (healthd.state `virtual_view` dicts)."""
+    """Add each real's override to a status view (healthd.status_view `virtual_view` dicts)."""
     for view in views:
         reals = view.get("reals")
         for row in reals if isinstance(reals, list) else ():

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from healthd import logs, statefile
 from healthd.overrides import DRAIN_TIMEOUT, Mode, Override, OverrideError, check_weight, drained
+from healthd.plugins import Plugin
 from healthd.reconcile import real_dest, service_key
 
 if TYPE_CHECKING:
@@ -37,9 +38,13 @@ OPS = ("drain", "ready", "maint", "weight")
 class Controlled(Protocol):
     """What runtime control needs of the engine."""
 
-    config: Config
-    driver: IPVSDriver
     overrides: Overrides
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def driver(self) -> IPVSDriver: ...
 
     def touch(self, services: Iterable[ServiceKey]) -> None: ...
 
@@ -48,7 +53,7 @@ class Refused(Exception):
     """A request that names nothing, or asks for something out of range."""
 
 
-class Runtime:
+class Runtime(Plugin):
     """Serves ctl requests and watches drains; owns the state file."""
 
     def __init__(
@@ -106,7 +111,7 @@ class Runtime:
         except statefile.StateFileError:
             engine.overrides.entries = {o.key: o for o in previous}
             raise
-        engine.overrides.index(engine.config)
+        engine.overrides.index(engine.config, service_key)
         engine.touch([service_key(virtual)])
         self._wake.set()
         log.info(logs.OVERRIDE_SET, virtual=virtual.name, real=real.endpoint, op=op,
@@ -198,7 +203,7 @@ class Runtime:
             log.info(logs.OVERRIDE_DRAINED, virtual=virtual.name, real=override.real,
                      active=active, timed_out=active > 0)  # fmt: skip
         if done:
-            engine.overrides.index(engine.config)
+            engine.overrides.index(engine.config, service_key)
             try:
                 self._save()
             except statefile.StateFileError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from healthd import control
-from healthd.commands.daemon import EXIT_FAIL, EXIT_OK, _err, _out, locate
+from healthd.commands.common import EXIT_FAIL, EXIT_OK, err, locate, out
 
 
 def ctl(ns: argparse.Namespace) -> int:
@@ -25,10 +25,10 @@ def ctl(ns: argparse.Namespace) -> int:
     try:
         answer = control.call(inst.control_path, "ctl", request)
     except control.ControlError as exc:
-        _err(f"healthd: {exc} (is the daemon for {inst.path} running?)")
+        err(f"healthd: {exc} (is the daemon for {inst.path} running?)")
         return EXIT_FAIL
     if "ok" in answer:
-        _out(str(answer["ok"]))
+        out(str(answer["ok"]))
         return EXIT_OK
-    _err(f"healthd: {answer.get('error', 'malformed answer')}")
+    err(f"healthd: {answer.get('error', 'malformed answer')}")
     return EXIT_FAIL

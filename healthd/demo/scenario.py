@@ -23,6 +23,7 @@ from healthd.demo.table import render
 from healthd.errors import HealthdError
 from healthd.ipvs.driver import IPVSDriver
 from healthd.ipvs.types import DelService, Protocol, ServiceKey, Table
+from healthd.plugins import Plugin
 
 if TYPE_CHECKING:
     from healthd.web.operator import Operator
@@ -173,11 +174,11 @@ async def _run_in(
     say(f"configuration {path}:\n{text}")
     driver = await choose_driver(fake, say)
     story = Story(driver, backends, out, started)
-    operator = Operator(driver)
-    plugins = [operator.stats, operator] if http_port is not None else []
+    operator = Operator(driver, (ip_address("127.0.0.1"), http_port or 0))
+    plugins: list[Plugin] = [operator.stats, operator] if http_port is not None else []
     daemon = Daemon(await asyncio.to_thread(load, path), operator.driver, listeners=plugins)
     if http_port is not None:
-        await _serve_page(operator, daemon, http_port, say)
+        await _serve_page(operator, daemon, say)
     try:
         return await _drive(daemon, story, duration)
     finally:
@@ -186,18 +187,16 @@ async def _run_in(
         await driver.aclose()
 
 
-async def _serve_page(
-    operator: Operator, daemon: Daemon, port: int, say: Callable[[str], None]
-) -> None:
-    from healthd.engine import Engine
-
-    engine = daemon.engine
-    assert isinstance(engine, Engine)
+async def _serve_page(operator: Operator, daemon: Daemon, say: Callable[[str], None]) -> None:
+    """Start the page before the daemon runs; a port in use turns it off, not the demo."""
+    operator.attach(daemon)
     try:
-        url = await operator.start(daemon, engine, ip_address("127.0.0.1"), port)
+        await operator.start()
     except HealthdError as exc:
+        operator.attach(None)  # the daemon's own start of its plugins then serves nothing
         say(f"status page off: {exc}")
         return
+    url = operator.url
     say(f"status page: {url} (metrics: {url}metrics, JSON: {url}api/v1/status)")
 
 

@@ -20,9 +20,9 @@ from healthd.reconcile import real_dest, service_key
 from healthd.web.stats import BOUNDS, RealStats, Stats
 
 if TYPE_CHECKING:
+    from healthd.book import Slot
     from healthd.ipvs.types import ServiceEntry, ServiceKey
     from healthd.overrides import Overrides
-    from healthd.state import Slot
 
 _LE: Final = (*(f'le="{b:g}"' for b in BOUNDS), 'le="+Inf"')
 HIST: Final = "healthd_check_duration_seconds"

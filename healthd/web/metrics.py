@@ -57,14 +57,14 @@ class Metrics:
     def families(self) -> Iterator[str]:
         """Yield the per-virtual and per-real families' text."""
         engine = self.engine
-        slots = engine._slots.by_key  # the engine's own state: its slots and kernel record
+        slots = engine.slots
         if self._seen != (engine.config, slots):
             self._seen = (engine.config, slots)
             self._groups = families.index(engine.config, slots, self.stats)
         dump = self.driver.last_dump
         sources = families.Sources(
-            forced=frozenset(engine._forced),
-            kernel=engine._kernel.services,
+            forced=engine.forced,
+            kernel=engine.kernel_record,
             dump=dump.services if dump is not None else {},
             overrides=engine.overrides,
             fallback=engine.fallback_active,
@@ -143,9 +143,7 @@ def _check_families(m: Metrics) -> Iterator[Any]:
         "healthd_checks", "Check results folded into health", value=engine.progress.results
     )
     rate = sum(
-        1 / slot.key.checkinterval
-        for slot in engine._slots.by_key.values()
-        if slot.probe is not None
+        1 / slot.key.checkinterval for slot in engine.slots.values() if slot.probe is not None
     )
     yield GaugeMetricFamily(
         "healthd_checks_configured_per_second",

@@ -16,6 +16,7 @@ from healthd.web.stats import Stats
 
 if TYPE_CHECKING:
     from healthd.daemon import Daemon
+    from healthd.engine import Engine
     from healthd.ipvs.driver import IPVSDriver
     from healthd.model import Config, IPAddress
     from healthd.web.server import WebServer
@@ -30,27 +31,31 @@ class Operator(Plugin):
         self.driver = CountingDriver(driver)
         self.listen = listen
         self.daemon: Daemon | None = None
+        self.engine: Engine | None = None
         self.stats = Stats(self._results)
         self.server: WebServer | None = None
         self.url = ""
 
     def _results(self) -> int:
-        return self.daemon.engine.progress.results if self.daemon is not None else 0
+        return self.engine.progress.results if self.engine is not None else 0
 
-    def attach(self, daemon: Daemon) -> None:
-        """Serve this daemon (made after the operator: the operator's driver goes into it)."""
+    def attach(self, daemon: Daemon | None) -> None:
+        """Serve this daemon (made after the operator: its driver goes in); None: serve none."""
+        from healthd.engine import Engine
+
+        engine = daemon.engine if daemon is not None else None
         self.daemon = daemon
+        self.engine = engine if isinstance(engine, Engine) else None
 
     async def start(self) -> None:
         """Listen on http_listen=; HealthdError (one line) if the address cannot be had."""
-        from healthd.engine import Engine
         from healthd.web.metrics import Metrics
         from healthd.web.server import WebServer
 
-        daemon = self.daemon
-        if daemon is None or not isinstance(daemon.engine, Engine):
-            return  # not attached to a daemon with a real engine: nothing to serve
-        metrics = Metrics(daemon.engine, self.stats, self.driver, daemon)
+        daemon, engine = self.daemon, self.engine
+        if daemon is None or engine is None or self.server is not None:
+            return  # serving none (or already serving)
+        metrics = Metrics(engine, self.stats, self.driver, daemon)
         self.server = WebServer(daemon.snapshot, self.stats, metrics)
         self.url = await self.server.start(*self.listen)
 

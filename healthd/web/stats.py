@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from healthd.plugins import Plugin, Reconciled
+
 if TYPE_CHECKING:
     from checks.base import Result
-    from healthd.kernel_sync import Reconciled
     from healthd.model import Real, Virtual
 
 # check duration histogram bounds, seconds (a check's timeout is 5 s by default)
@@ -69,7 +70,7 @@ class Reconciles:
     last_full_seconds: float = 0.0
 
 
-class Stats:
+class Stats(Plugin):
     """Engine listener keeping RealStats by (virtual, real) and the daemon-wide figures."""
 
     def __init__(

@@ -39,7 +39,7 @@ async def served(harnesses):
     stats = Stats()
     h = Harness(config(virtual(real(R1), real(R2, weight=3), quiescent=True)), listeners=[stats])
     counting = CountingDriver(h.driver)
-    h.engine.driver = counting
+    h.engine.kernel.driver = counting
     harnesses.append(h)
     h.script.set(R2, True, Result.down("status_mismatch", "got <b>500</b> & <script>x</script>"))
     await h.start()

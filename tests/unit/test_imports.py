@@ -4,7 +4,7 @@
 - Only healthd/ipvs/genl.py (the driver's pyroute2 edge) imports pyroute2, and only
   healthd/ipvs/netlink.py imports it, inside the functions that open a socket.
 - The pure core (model, health, reconcile, the engine's topology, health book, kernel record
-  and status view, config lexer/parser/build,
+  and status view, the operator's overrides, config lexer/parser/build,
   ipvs.types) imports no asyncio, aiohttp or pyroute2, not even through the first-party
   modules it imports.
 - aiohttp is imported only by the demo's local backends (healthd/demo/) and the operator's
@@ -36,6 +36,7 @@ PURE = [
     "healthd.book",
     "healthd.kernel_view",
     "healthd.status_view",
+    "healthd.overrides",
     "healthd.config.lexer",
     "healthd.config.parser",
     "healthd.config.build",

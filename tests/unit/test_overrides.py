@@ -10,7 +10,7 @@ from healthd.health import check_key, initial
 from healthd.ipvs.types import Dest, DestKey, Protocol, Service, ServiceEntry, ServiceKey, Table
 from healthd.model import Config, Fallback, Forward, Proto, Real, Virtual
 from healthd.overrides import Mode, Override, OverrideError, Overrides, from_dict
-from healthd.reconcile import desired_table, plan
+from healthd.reconcile import desired_table, plan, service_key
 
 VIP = ip_address("192.0.2.10")
 R1 = Real(ip_address("198.51.100.1"), 80, Forward.GATE, 2)
@@ -29,7 +29,7 @@ def weights(config: Config, *overrides: Override, up=(True, True), present=()) -
     v = config.virtuals[0]
     health = {check_key(v, r): initial(u) for r, u in zip(v.reals, up, strict=True)}
     store = Overrides(overrides)
-    store.index(config)
+    store.index(config, service_key)
     dests = {DestKey(ip_address(f"198.51.100.{n}"), 80) for n in present}
     actual = Table({TCP80: ServiceEntry(Service(TCP80), {k: Dest(k, 1) for k in dests})})
     table = desired_table(config, health, actual=actual, overrides=store.by_service)
@@ -87,7 +87,7 @@ def test_the_plan_of_a_drain_is_one_weight_edit_and_idempotent():
     health = {check_key(v, r): initial(True) for r in v.reals}
     actual = desired_table(config, health, actual=Table())
     store = Overrides([Override(NAME, "198.51.100.2:80", Mode.DRAIN)])
-    store.index(config)
+    store.index(config, service_key)
     want = desired_table(config, health, actual=actual, overrides=store.by_service)
     ops = plan(want, actual, owned={TCP80})
     assert [str(op) for op in ops] == ["edit-dest tcp/192.0.2.10:80 198.51.100.2:80 route w=0"]
@@ -101,7 +101,7 @@ def test_index_drops_overrides_of_reals_no_longer_configured():
             Override(NAME, "198.51.100.9:80", Mode.MAINT),
         ]
     )
-    gone = store.index(cfg())
+    gone = store.index(cfg(), service_key)
     assert [o.real for o in gone] == ["198.51.100.9:80"]
     assert [o.real for o in store] == ["198.51.100.1:80"]
     assert store.by_service == {TCP80: {0: store.get(NAME, "198.51.100.1:80")}}
