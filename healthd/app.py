@@ -52,21 +52,39 @@ def build(
     ready_fd: int | None,
 ) -> Daemon:
     """Return the daemon for `config` on `driver`, with the plugins and the notifier."""
-    from healthd import heap
+    from healthd import heap, statefile
     from healthd.alerts import EmailAlerts
     from healthd.daemon import Daemon
+    from healthd.engine import Engine
     from healthd.monitor import MonitorFile
+    from healthd.plugins import Plugin
+    from healthd.runtime import Runtime
     from healthd.sdnotify import Notifier
 
-    return Daemon(
+    runtime = Runtime(statefile.path_for(config))
+    plugins: list[Plugin] = [EmailAlerts(config), MonitorFile(), heap.Settle(), runtime]
+    operator = None
+    if config.http_listen is not None:
+        from healthd.web.operator import Operator  # aiohttp only when configured
+
+        operator = Operator(driver, config.http_listen)
+        driver, plugins = operator.driver, [*plugins, operator.stats, operator]
+    daemon = Daemon(
         config,
         driver,
-        listeners=[EmailAlerts(config), MonitorFile(), heap.Settle()],
+        listeners=plugins,
         notifier=Notifier.from_env(),
         control_path=inst.control_path,
         pid_path=pid_path,
         on_ready=(lambda: report_ready(ready_fd)) if ready_fd is not None else None,
+        commands={"ctl": runtime.handle},
     )
+    engine = daemon.engine
+    assert isinstance(engine, Engine)  # the default factory: the one engine app builds
+    runtime.attach(engine)
+    if operator is not None:
+        operator.attach(daemon)
+    return daemon
 
 
 async def serve(
@@ -91,8 +109,8 @@ async def serve(
         report_failure(ready_fd, str(exc))
         return EXIT_FAIL
     heap.tune()
-    daemon = build(inst, config, driver, pid_path=pid_path, ready_fd=ready_fd)
     try:
+        daemon = build(inst, config, driver, pid_path=pid_path, ready_fd=ready_fd)
         return await daemon.run()
     except HealthdError as exc:
         report_failure(ready_fd, str(exc))

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "check": "healthd.commands.check:check",
     "ipvs": "healthd.commands.ipvs:ipvs",
     "demo": "healthd.commands.demo:demo",
+    "ctl": "healthd.commands.ctl:ctl",
 }
 
 USAGE = """\
@@ -47,6 +48,7 @@ healthd [-d] [-c CONFIG] [CONFIG] VERB [options]
 ldirectord verbs:  start stop restart try-restart reload force-reload status
 healthd verbs:     run (default: foreground, for systemd)  configtest  dump
                    check [VIRTUAL [REAL]]  ipvs dump  demo
+                   ctl drain|ready|maint|weight VIRTUAL REAL [N]
 """
 
 
@@ -82,6 +84,11 @@ def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
     parsers["check"].add_argument("--format", choices=("text", *fmt), default="text")
     parsers["ipvs"].add_argument("action", choices=("dump",))
     parsers["ipvs"].add_argument("--format", choices=("ipvsadm", *fmt), default="ipvsadm")
+    ctl = parsers["ctl"]
+    ctl.add_argument("action", choices=("drain", "ready", "maint", "weight"))
+    ctl.add_argument("virtual", help="virtual service, e.g. 192.0.2.10:80")
+    ctl.add_argument("real", help="real server, e.g. 198.51.100.5:80")
+    ctl.add_argument("value", nargs="?", help="weight: the new weight; drain: timeout seconds")
     parsers["demo"].add_argument(
         "--duration",
         type=float,
@@ -91,6 +98,11 @@ def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
     parsers["demo"].add_argument(
         "--fake", action="store_true", help="use the in-memory table even where IPVS is available"
     )
+    parsers["demo"].add_argument(
+        "--http", type=int, default=9188, metavar="PORT",
+        help="serve the status page and metrics on 127.0.0.1:PORT (default 9188; 0: any)",
+    )  # fmt: skip
+    parsers["demo"].add_argument("--no-http", action="store_true", help="no status page")
     return parsers
 
 

@@ -3,7 +3,9 @@
 The socket is /run/healthd/<config file name>.sock (HEALTHD_RUNDIR overrides the directory,
 for tests), the directory mode 0700 and the socket 0600, so only root reads it. One request
 per connection: the client sends `status` and a newline, the server answers one JSON document
-and closes. The server side is asyncio; the client side is blocking, for the command line.
+and closes. Other words name commands the daemon registered (`ctl {json}`, runtime control):
+the client sends the word, a blank and one JSON object on the line, and gets one JSON object
+back. The server side is asyncio; the client side is blocking, for the command line.
 """
 
 from __future__ import annotations
@@ -13,18 +15,19 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from healthd import logs
 from healthd.errors import HealthdError
 
 DEFAULT_RUNDIR = "/run/healthd"
 RUNDIR_ENV = "HEALTHD_RUNDIR"
-MAX_REQUEST = 1024
+MAX_REQUEST = 4096
 
 log = logs.get_logger("healthd.control")
 
 Snapshot = Callable[[], Mapping[str, object]]
+Command = Callable[[Mapping[str, object]], Awaitable[Mapping[str, object]]]
 
 
 class ControlError(HealthdError):
@@ -72,9 +75,12 @@ def _prepare(path: str) -> None:
 class ControlServer:
     """Serves `snapshot()` on a unix socket for as long as it is open."""
 
-    def __init__(self, path: str, snapshot: Snapshot) -> None:
+    def __init__(
+        self, path: str, snapshot: Snapshot, commands: Mapping[str, Command] | None = None
+    ) -> None:
         self.path = path
         self._snapshot = snapshot
+        self._commands = dict(commands or {})
         self._server: asyncio.Server | None = None
         self._ino: int | None = None
 
@@ -95,7 +101,7 @@ class ControlServer:
                 if request in (b"", b"status"):
                     body = _encode(self._snapshot())
                 else:
-                    body = _encode({"error": f"unknown request {request.decode(errors='replace')}"})
+                    body = _encode(await self._command(request))
                 writer.write(body)
                 await writer.drain()
         except (OSError, TimeoutError) as exc:
@@ -104,6 +110,19 @@ class ControlServer:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+    async def _command(self, request: bytes) -> Mapping[str, object]:
+        word, _, rest = request.decode(errors="replace").partition(" ")
+        command = self._commands.get(word)
+        if command is None:
+            return {"error": f"unknown request {word}"}
+        try:
+            payload = json.loads(rest)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return {"error": f"malformed {word} request"}
+        return await command(payload)
 
     async def close(self) -> None:
         """Stop serving and remove the socket, unless another process has replaced it."""
@@ -119,23 +138,35 @@ class ControlServer:
 
 def query(path: str, timeout: float = 3.0) -> dict[str, object]:
     """Return the running daemon's snapshot; raise ControlError when it cannot be read."""
+    return _exchange(path, b"status\n", timeout, "cannot read status from")
+
+
+def call(
+    path: str, word: str, payload: Mapping[str, object], timeout: float = 10.0
+) -> dict[str, object]:
+    """Send one command and return its answer; raise ControlError when there is none."""
+    line = f"{word} {json.dumps(payload)}\n".encode()
+    return _exchange(path, line, timeout, "no answer from")
+
+
+def _exchange(path: str, line: bytes, timeout: float, what: str) -> dict[str, object]:
     chunks: list[bytes] = []
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(path)
-            s.sendall(b"status\n")
+            s.sendall(line)
             while chunk := s.recv(65536):
                 chunks.append(chunk)
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
-        raise ControlError(f"cannot read status from {path}: {reason}") from exc
+        raise ControlError(f"{what} {path}: {reason}") from exc
     try:
         data = json.loads(b"".join(chunks))
     except ValueError as exc:
-        raise ControlError(f"cannot read status from {path}: malformed answer") from exc
+        raise ControlError(f"{what} {path}: malformed answer") from exc
     if not isinstance(data, dict):
-        raise ControlError(f"cannot read status from {path}: malformed answer")
+        raise ControlError(f"{what} {path}: malformed answer")
     return data
 
 

@@ -15,12 +15,13 @@ import hashlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from healthd import logs, pidfile, watchdog
-from healthd.control import ControlServer
+from healthd.control import Command, ControlServer
 from healthd.errors import ConfigErrors, HealthdError
 from healthd.model import Config
 from healthd.plugins import Plugin, Plugins
@@ -134,6 +135,7 @@ class Daemon:
         listeners: Sequence[Plugin] = (),
         grace: float = SHUTDOWN_GRACE,
         on_ready: Callable[[], None] | None = None,
+        commands: Mapping[str, Command] | None = None,
     ) -> None:
         self.config = config
         self.notifier = notifier if notifier is not None else Notifier(None)
@@ -146,11 +148,15 @@ class Daemon:
         self._ready = asyncio.Event()
         self._fingerprint = fingerprint(config.path)
         self.reloads = 0  # successful reloads, for status and tests
+        self.reload_failures = 0  # reloads that kept the running config (metrics)
+        self.loaded_at = time.time()  # when the running config was loaded (metrics)
         self.watch: watchdog.Watch | None = None  # set when systemd wants watchdog pings
         self._plugins = Plugins(listeners)  # alerts, monitorfile: run, reconfigured, closed here
         self.engine = engine_factory(config, driver, [_Listener(self), *listeners])
         self._control = (
-            ControlServer(control_path, self.snapshot) if control_path is not None else None
+            ControlServer(control_path, self.snapshot, commands)
+            if control_path is not None
+            else None
         )
 
     # --- requests ---------------------------------------------------------------------
@@ -198,6 +204,7 @@ class Daemon:
         try:
             if self._control is not None:
                 await self._control.start()
+            await self._plugins.start()  # the operator's server binds: a failure stops the start
             self.notifier.status("starting")
             crash: BaseException | None = None
             try:
@@ -298,6 +305,7 @@ class Daemon:
         await self._instances([x for x in new.execute if x in old.execute], "reload")
         await self._instances([x for x in new.execute if x not in old.execute], "start")
         self.reloads += 1
+        self.loaded_at = time.time()
         log.info(logs.CONFIG_LOADED, path=path, virtuals=len(new.virtuals), reload=True)
         self.notifier.ready(status=f"running: {len(new.virtuals)} virtual services")
         if new.callback:
@@ -307,6 +315,7 @@ class Daemon:
     def _reload_failed(self, path: str, seen: Fingerprint | None, summary: str, text: str) -> None:
         # ldirectord loses its real servers here (§9.10); healthd keeps the running config
         self._fingerprint = seen  # do not retry the same broken file every interval
+        self.reload_failures += 1
         log.error(logs.CONFIG_RELOAD_FAILED, path=path, summary=summary, errors=text)
         self.notifier.ready(status=f"reload failed ({summary}); running the previous config")
 

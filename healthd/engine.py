@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import checks
@@ -23,10 +23,12 @@ from healthd.book import HealthBook, Slot
 from healthd.clock import Clock, SystemClock
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import Table
+from healthd.ipvs.types import ServiceEntry, ServiceKey, Table
 from healthd.kernel_sync import KernelSync
 from healthd.model import Config, Real, Virtual
+from healthd.overrides import Overrides, annotate
 from healthd.plugins import Plugin, Plugins
+from healthd.reconcile import service_key
 from healthd.scheduler import Job, Scheduler, raise_nofile
 from healthd.status_view import virtual_view
 from healthd.topology import Topology
@@ -64,10 +66,12 @@ class Engine:
         self.plugins = Plugins(listeners)
         self.progress = Progress()  # counters for the daemon's watchdog
         self._hooks = hooks or HookRunner()
+        self.overrides = Overrides()  # the operator's drain/maint/weight (healthd ctl)
         self.kernel = KernelSync(
             driver,
             self.book,
             self.topology,
+            self.overrides,
             clock=self.clock,
             plugins=self.plugins,
             hooks=self._hooks,
@@ -124,6 +128,7 @@ class Engine:
         self.topology = topology
         self.kernel.switch(topology)
         counts = self.book.install(topology, fresh)
+        self.overrides.index(topology.config, service_key)
         await self._scan_maintenance(reconcile=False)
         await self.kernel.reconcile(starting=True)
         self._schedule()
@@ -144,7 +149,12 @@ class Engine:
             virtual_view(v, self.topology.keys_of(v), self.book, table, fallback.get(v.name, False))
             for v in self.config.virtuals
         ]
+        annotate(views, self.overrides)
         return {"state": self.state, "config": self.config.path, "virtuals": views}
+
+    def touch(self, services: Iterable[ServiceKey]) -> None:
+        """Plan these services at the next tick (an override of theirs changed)."""
+        self.kernel.mark(services)
 
     # --- outcomes and health ------------------------------------------------------------
 
@@ -317,6 +327,21 @@ class Engine:
     @property
     def table(self) -> Table:
         return self.kernel.table()
+
+    @property
+    def slots(self) -> Mapping[hl.CheckKey, Slot]:
+        """Every health slot by check key (the metrics read probes and check intervals)."""
+        return self.book.by_key
+
+    @property
+    def kernel_record(self) -> Mapping[ServiceKey, ServiceEntry]:
+        """The table as last known, without a copy (read at every scrape)."""
+        return self.kernel.record
+
+    @property
+    def driver(self) -> IPVSDriver:
+        """The driver the kernel side talks through (runtime control reads its counters)."""
+        return self.kernel.driver
 
     @property
     def fallback_active(self) -> Mapping[str, bool]:

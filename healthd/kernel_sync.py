@@ -11,7 +11,7 @@ Kernel errors are logged and retried, never fatal. It judges no health.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from healthd import logs
 from healthd.book import HealthBook
@@ -19,11 +19,12 @@ from healthd.clock import Clock
 from healthd.errors import DriverError
 from healthd.hooks import HookRunner
 from healthd.ipvs.driver import IPVSDriver
-from healthd.ipvs.types import DelService, Op, ServiceKey, Table
+from healthd.ipvs.types import DelService, Op, ServiceEntry, ServiceKey, Table
 from healthd.kernel_view import KernelView, op_service
 from healthd.model import Virtual
-from healthd.plugins import Plugins
-from healthd.reconcile import key_up
+from healthd.overrides import Overrides
+from healthd.plugins import Plugins, Reconciled
+from healthd.reconcile import key_up, service_key
 from healthd.topology import Topology
 from healthd.watchdog import Progress
 
@@ -38,6 +39,7 @@ class KernelSync:
         driver: IPVSDriver,
         book: HealthBook,
         topology: Topology,
+        overrides: Overrides,
         *,
         clock: Clock,
         plugins: Plugins,
@@ -47,6 +49,7 @@ class KernelSync:
         self.driver = driver
         self.book = book
         self.topology = topology
+        self.overrides = overrides  # the operator's drain/maint/weight, read by the planner
         self.view = KernelView()  # the table as last known, and what to plan next
         self.fallback: dict[str, bool] = {}  # each virtual's "no real is up" state
         self.changed_since_resync = False  # a transition since the last resync is no drift
@@ -72,6 +75,11 @@ class KernelSync:
         """Mark services for the next reconcile tick."""
         self.view.dirty.update(services)
         self._wake.set()
+
+    @property
+    def record(self) -> Mapping[ServiceKey, ServiceEntry]:
+        """The table as last known (read-only, no copy: the metrics read it at each scrape)."""
+        return self.view.services
 
     def table(self) -> Table:
         """Return a snapshot of the table as last known."""
@@ -109,8 +117,10 @@ class KernelSync:
         # counted for the watchdog: a reconcile that never ends (a hung driver) stops the pings
         self._progress.reconciling += 1
         try:
-            virtuals = await self._reconcile(full=full, starting=starting, periodic=periodic)
-            if virtuals is not None:
+            done = await self._reconcile(full=full, starting=starting, periodic=periodic)
+            if done is not None:
+                virtuals, report = done
+                await self._plugins.on_reconcile(report)
                 await self._update_fallbacks(virtuals)
         finally:
             self._progress.reconciling -= 1
@@ -118,7 +128,7 @@ class KernelSync:
 
     async def _reconcile(
         self, *, full: bool, starting: bool, periodic: bool
-    ) -> list[Virtual] | None:
+    ) -> tuple[list[Virtual], Reconciled] | None:
         async with self._lock:
             start = self._clock.monotonic()
             view, config = self.view, self.topology.config
@@ -131,13 +141,9 @@ class KernelSync:
                     view.stale = self.changed_since_resync = True
                     return None  # retried at the next resync
                 view.replace(actual)
-                owned = self.topology.owned | self._retired
-                ops = view.plan_all(
-                    config, self.book, self.book.forced, owned=owned, starting=starting
-                )
-            else:
-                ops = view.plan_dirty(dirty, config, self.book, self.book.forced)
-            if periodic and ops and not self.changed_since_resync:
+            ops = self._plan(dirty, full=full, starting=starting)
+            drift = len(ops) if periodic and ops and not self.changed_since_resync else 0
+            if drift:
                 log.warning(logs.IPVS_DRIFT_DETECTED, ops=len(ops))
             failed = await self._apply_ops(ops)
             # what failed is retried after a fresh dump: at the next tick or resync
@@ -146,10 +152,27 @@ class KernelSync:
             self._retired &= view.services.keys()
             # a change still pending or a failure still to retry is not drift at the resync
             self.changed_since_resync = bool(view.dirty)
-            elapsed = round((self._clock.monotonic() - start) * 1000, 1)
+            seconds = self._clock.monotonic() - start
             level = log.info if ops else log.debug
-            level(logs.IPVS_RESYNCED, ops=len(ops), duration_ms=elapsed, periodic=periodic)
-        return list(config.virtuals) if full else view.virtuals_of(dirty)
+            level(
+                logs.IPVS_RESYNCED,
+                ops=len(ops),
+                duration_ms=round(seconds * 1000, 1),
+                periodic=periodic,
+            )
+        report = Reconciled(full, periodic, len(ops), len(failed), drift, seconds)
+        return (list(config.virtuals) if full else view.virtuals_of(dirty)), report
+
+    def _plan(self, dirty: set[ServiceKey], *, full: bool, starting: bool) -> list[Op]:
+        """Return the plan: every service against a fresh dump (full), or the dirty ones."""
+        view, config, book = self.view, self.topology.config, self.book
+        by_service = self.overrides.by_service  # the operator's overrides, as data
+        if not full:
+            return view.plan_dirty(dirty, config, book, book.forced, by_service)
+        owned = self.topology.owned | self._retired
+        return view.plan_all(
+            config, book, book.forced, owned=owned, starting=starting, overrides=by_service
+        )
 
     async def _apply_ops(self, ops: list[Op]) -> set[ServiceKey]:
         """Apply ops in order, keeping the record current; return the services that failed."""
@@ -174,10 +197,14 @@ class KernelSync:
 
     async def _update_fallbacks(self, virtuals: Iterable[Virtual]) -> None:
         """Note each virtual whose 'no real is up' state changed: log, plugins, command."""
-        book = self.book
+        book, by_service = self.book, self.overrides.by_service
         for virtual in virtuals:
             keys = self.topology.keys_of(virtual)
-            active = not any(key_up(virtual, key, book, book.forced) for key in keys)
+            held = by_service.get(service_key(virtual), {})  # drained, in maint: carry nothing
+            active = not any(
+                key_up(virtual, key, book, book.forced) and (i not in held or held[i].mode is None)
+                for i, key in enumerate(keys)
+            )
             if self.fallback.get(virtual.name) == active:
                 continue
             self.fallback[virtual.name] = active

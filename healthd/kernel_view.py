@@ -25,6 +25,7 @@ from healthd.ipvs.types import (
     Table,
 )
 from healthd.model import Config, Virtual
+from healthd.overrides import NO_OVERRIDES, ByService
 from healthd.reconcile import (
     Prepared,
     desired_service,
@@ -81,11 +82,18 @@ class KernelView:
         *,
         owned: AbstractSet[ServiceKey],
         starting: bool,
+        overrides: ByService | None = None,
     ) -> list[Op]:
         """Return the plan for the whole table, against the record (fresh from a dump)."""
         actual = Table(self.services)
         desired = desired_table(
-            config, health, forced, actual=actual, starting=starting, prepared=self._prepared
+            config,
+            health,
+            forced,
+            actual=actual,
+            starting=starting,
+            prepared=self._prepared,
+            overrides=overrides,
         )
         return plan(desired, actual, owned=owned)
 
@@ -95,6 +103,7 @@ class KernelView:
         config: Config,
         health: Mapping[hl.CheckKey, hl.Health],
         forced: AbstractSet[hl.CheckKey],
+        overrides: ByService | None = None,
     ) -> list[Op]:
         """Return the plan for the `dirty` services alone, against the record."""
         ops: list[Op] = []
@@ -110,6 +119,7 @@ class KernelView:
                 actual_entry=have,
                 readdquiescent=config.readdquiescent,
                 prepared=self._prepared.get(key),
+                overrides=overrides.get(key, NO_OVERRIDES) if overrides else NO_OVERRIDES,
             )
             ops.extend(plan_service(want, have, key))
         return sort_ops(ops)

@@ -62,6 +62,13 @@ SDNOTIFY_FAILED: Final = "sdnotify.send_failed"
 WATCHDOG_STALLED: Final = "watchdog.stalled"
 WATCHDOG_RESUMED: Final = "watchdog.resumed"
 CONTROL_FAILED: Final = "control.request_failed"
+OVERRIDE_SET: Final = "override.set"
+OVERRIDE_DRAINED: Final = "override.drained"
+OVERRIDE_DROPPED: Final = "override.dropped"
+STATE_UNREADABLE: Final = "state.unreadable"
+STATE_WRITE_FAILED: Final = "state.write_failed"
+HTTP_LISTENING: Final = "http.listening"
+HTTP_LISTEN_KEPT: Final = "http.listen_unchanged_until_restart"
 
 EVENTS: Final[frozenset[str]] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)

@@ -204,3 +204,5 @@ class Config:
     # healthd extensions
     resync_interval: float = 30.0  # seconds between full table reconciliations
     max_in_flight: int = 256  # checks running at once
+    http_listen: tuple[IPAddress, int] | None = None  # metrics, status page and API; None: off
+    state_file: str | None = None  # runtime overrides; None: STATE_DIR/<config name>.state.json

@@ -7,6 +7,8 @@ subclasses Plugin and overrides the hooks it cares about; the rest are no-ops:
     on_transition(virtual, real, up, result, reason)
     on_fallback(virtual, active)        a virtual's "no real is up" state changed
     on_state(state)                     starting, running, reloading, stopping
+    on_reconcile(report)                what one reconcile did (ops, failures, drift, time)
+    start()                             before the daemon serves: bind what must be bound
     run()                               work of its own, run in the daemon's task group
     reconfigure(config)                 a reload took effect
     aclose()                            the daemon is stopping: finish what is queued
@@ -19,12 +21,25 @@ plugins that override it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from checks.base import Result
 from healthd import logs
 from healthd.model import Config, Real, Virtual
 
 log = logs.get_logger("healthd.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """What one reconcile did, for plugins (metrics): `on_reconcile(report)`."""
+
+    full: bool  # against a fresh dump (start, reload, resync, after a failure)
+    periodic: bool  # the periodic resync
+    ops: int  # ops planned
+    failed: int  # services whose ops the kernel refused
+    drift: int  # ops a periodic resync needed with no change pending: drift repaired
+    seconds: float  # how long it took, dump included
 
 
 class Plugin:
@@ -43,6 +58,12 @@ class Plugin:
 
     async def on_state(self, state: str) -> None:
         """The engine's state changed: starting, running, reloading or stopping."""
+
+    async def on_reconcile(self, report: Reconciled) -> None:
+        """A reconcile finished: what it planned, what failed, how long it took."""
+
+    async def start(self) -> None:
+        """Before the daemon serves; a HealthdError (an address in use) stops the start."""
 
     async def run(self) -> None:
         """The plugin's own work (alert delivery), cancelled when the daemon stops."""
@@ -103,6 +124,17 @@ class Plugins:
                 await plugin.on_state(state)
             except Exception:  # isolation boundary
                 log.exception(logs.LISTENER_FAILED, listener=_name(plugin), hook="on_state")
+
+    async def on_reconcile(self, report: Reconciled) -> None:
+        for plugin in self.all:
+            try:
+                await plugin.on_reconcile(report)
+            except Exception:  # isolation boundary
+                log.exception(logs.LISTENER_FAILED, listener=_name(plugin), hook="on_reconcile")
+
+    async def start(self) -> None:
+        for plugin in self.all:
+            await plugin.start()  # not isolated: a plugin that cannot start stops the daemon
 
     def reconfigure(self, config: Config) -> None:
         for plugin in self.all:

@@ -32,6 +32,7 @@ from healthd.ipvs.types import (
     Table,
 )
 from healthd.model import CheckType, Config, Forward, Proto, Real, Virtual
+from healthd.overrides import NO_OVERRIDES, ByService, Mode, Override
 
 METHODS: dict[Forward, Method] = {
     Forward.GATE: Method.ROUTE,
@@ -145,6 +146,30 @@ def prepare(virtual: Virtual, keys: Sequence[CheckKey] | None = None) -> Prepare
     return Prepared(service_of(virtual), tuple(keys), dests, fallback_dest(virtual))
 
 
+def _overridden(
+    prepared: Prepared,
+    up: Sequence[bool],
+    present: AbstractSet[DestKey],
+    overrides: Mapping[int, Override],
+) -> tuple[list[Dest], list[bool], list[Dest], set[int]]:
+    """Apply the operator's overrides: (dests, up, held at weight 0, left to no rule)."""
+    dests, up = list(prepared.dests), list(up)
+    held: list[Dest] = []
+    settled: set[int] = set()
+    for i, override in overrides.items():
+        dest = dests[i]
+        if override.weight is not None:
+            dests[i] = dataclasses.replace(dest, weight=override.weight)
+        if override.mode is None:
+            continue
+        if override.mode is Mode.DRAIN and (up[i] or dest.key in present):
+            held.append(dataclasses.replace(dest, weight=0))  # drain: kept, takes no new clients
+        if override.mode is not Mode.MAINT:
+            settled.add(i)  # drain and drained: neither quiescent nor readd applies
+        up[i] = False
+    return dests, up, held, settled
+
+
 def _entry(
     virtual: Virtual,
     prepared: Prepared,
@@ -152,16 +177,26 @@ def _entry(
     present: AbstractSet[DestKey],
     *,
     readd: bool,
+    overrides: Mapping[int, Override] = NO_OVERRIDES,
 ) -> ServiceEntry:
     # `up` follows virtual.reals: a list, as hashing Real values costs more than the rest
+    wanted: Sequence[Dest] = prepared.dests
+    held: list[Dest] = []
+    settled: set[int] = set()
+    if overrides:
+        wanted, up, held, settled = _overridden(prepared, up, present, overrides)
     dests: dict[DestKey, Dest] = {}
     # up reals first, so when two reals map to one dest (gate reals on several ports) an up
-    # one wins; then quiescent down reals at weight 0 where they are kept
-    for dest, is_on in zip(prepared.dests, up, strict=True):
+    # one wins; then draining reals and quiescent down reals at weight 0 where they are kept
+    for dest, is_on in zip(wanted, up, strict=True):
         if is_on:
             dests.setdefault(dest.key, dest)
+    for dest in held:
+        dests.setdefault(dest.key, dest)
     if virtual.quiescent:
-        for dest, is_on in zip(prepared.dests, up, strict=True):
+        for i, (dest, is_on) in enumerate(zip(wanted, up, strict=True)):
+            if i in settled:
+                continue
             if not is_on and (readd or dest.key in present) and dest.key not in dests:
                 dests[dest.key] = dataclasses.replace(dest, weight=0)
     fallback = prepared.fallback
@@ -179,17 +214,20 @@ def desired_service(
     starting: bool = False,
     readdquiescent: bool = False,
     prepared: Prepared | None = None,
+    overrides: Mapping[int, Override] = NO_OVERRIDES,
 ) -> ServiceEntry:
     """Return what IPVS should hold now for one virtual, given its service as the kernel has it.
 
     The per-service step of `desired_table`: the engine calls it for the virtuals whose
     reals changed, against its cached view of the kernel (`actual_entry`), with the
-    virtual `prepare`d once.
+    virtual `prepare`d once. `overrides` holds the operator's overrides (healthd.overrides)
+    by the index of their real in virtual.reals.
     """
     prepared = prepared or prepare(virtual)
     present = actual_entry.dests.keys() if actual_entry is not None else frozenset()
     up = [key_up(virtual, key, health, forced_down) for key in prepared.keys]
-    return _entry(virtual, prepared, up, present, readd=readdquiescent or starting)
+    readd = readdquiescent or starting
+    return _entry(virtual, prepared, up, present, readd=readd, overrides=overrides)
 
 
 def desired_table(
@@ -200,6 +238,7 @@ def desired_table(
     actual: Table,
     starting: bool = False,
     prepared: Mapping[ServiceKey, Prepared] | None = None,
+    overrides: ByService | None = None,
 ) -> Table:
     """Return what IPVS should hold now for the config's virtuals.
 
@@ -207,7 +246,8 @@ def desired_table(
     are in `actual`, unless readdquiescent or `starting`), absent otherwise; the fallback
     iff no real carries traffic. `starting` is the first reconcile after start or reload,
     where ldirectord leaves every quiescent down real in the table at weight 0.
-    `prepared` holds each virtual's `prepare`d part by service (made here when absent).
+    `prepared` holds each virtual's `prepare`d part by service (made here when absent),
+    `overrides` the operator's overrides by service (see `desired_service`).
     """
     services: dict[ServiceKey, ServiceEntry] = {}
     for virtual in config.virtuals:
@@ -220,6 +260,7 @@ def desired_table(
             starting=starting,
             readdquiescent=config.readdquiescent,
             prepared=prepared.get(key) if prepared is not None else None,
+            overrides=overrides.get(key, NO_OVERRIDES) if overrides else NO_OVERRIDES,
         )
     return Table(services)
 

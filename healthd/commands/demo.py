@@ -15,7 +15,7 @@ def demo(ns: argparse.Namespace) -> int:
 
     logs.configure(ns.debug, None, json=False)
     try:
-        return asyncio.run(run(ns.duration, ns.fake))
+        return asyncio.run(run(ns.duration, ns.fake, http_port=None if ns.no_http else ns.http))
     except KeyboardInterrupt:
         return 130
     except HealthdError as exc:  # the local real servers or the table could not be set up

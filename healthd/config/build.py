@@ -105,6 +105,8 @@ def build(raw: RawConfig, resolver: Resolver, hostname: str) -> tuple[Config, li
         maintenancedir=get(raw.settings, "maintenancedir", str),
         resync_interval=b.glob("resync_interval", float, 30.0),
         max_in_flight=b.glob("max_in_flight", int, 256),
+        http_listen=get(raw.settings, "http_listen", tuple),
+        state_file=get(raw.settings, "state_file", str),
     )
     return config, b.diagnostics
 

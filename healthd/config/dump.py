@@ -83,8 +83,11 @@ def render_config(config: Config) -> str:
         f"resync_interval={_num(config.resync_interval)}",
         f"max_in_flight={config.max_in_flight}",
     ]
+    if config.http_listen is not None:
+        address, port = config.http_listen
+        lines.append(f"http_listen={host_text(address)}:{port}")
     lines += [_raw("execute", e) for e in config.execute]
-    for key in ("callback", "emailalertfrom", "maintenancedir"):
+    for key in ("callback", "emailalertfrom", "maintenancedir", "state_file"):
         value = getattr(config, key)
         if value is not None:
             lines.append(_raw(key, value))

@@ -67,6 +67,8 @@ SPECS: Final[dict[str, Spec]] = {
     "maintenancedir": Spec(G, _RAW, raw=True),
     "resync_interval": Spec(G, _SECONDS),  # healthd extension
     "max_in_flight": Spec(G, _COUNT),  # healthd extension
+    "http_listen": Spec(G, _simple(v.listen)),  # healthd extension
+    "state_file": Spec(G, _STR),  # healthd extension
     # global and virtual
     "checktimeout": Spec(GV, _SECONDS),
     "negotiatetimeout": Spec(GV, _SECONDS),

@@ -25,7 +25,16 @@ A = re.ASCII
 REJECT: Final = "ldirectord would reject this line"
 DIFFERS: Final = "ldirectord reads this line differently"
 HEALTHD_ONLY: Final = frozenset(
-    ("rise", "resync_interval", "max_in_flight", "tls_verify", "tls_cafile", "tls_hostname")
+    (
+        "rise",
+        "resync_interval",
+        "max_in_flight",
+        "tls_verify",
+        "tls_cafile",
+        "tls_hostname",
+        "http_listen",
+        "state_file",
+    )
 )
 _WIDE: Final = "".join(ch for ch in BLANKS if not ch.isascii())
 _RAW_GLOBAL: Final = ("emailalertfrom", "execute", "maintenancedir", "fallbackcommand")

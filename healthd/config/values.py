@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, ip_address
 
 from healthd.config.lexer import BLANKS
 from healthd.model import AlertStatus, CheckType, Forward, IPAddress, Proto, ServiceName
@@ -334,6 +334,28 @@ def smtp(key: str, text: str) -> str:
     if _SMTP.fullmatch(value):
         return value
     raise Bad(f"invalid SMTP server address {value!r}", 0, len(text))
+
+
+def listen(key: str, text: str) -> tuple[IPAddress, int]:
+    """Return `IPv4:PORT` or `[IPv6]:PORT` (address literals only; port 0 picks a free one)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not DIGITS.fullmatch(port) or int(port) > MAX_PORT:
+        raise Bad(
+            f"invalid {key} {text!r} (expected ADDRESS:PORT, e.g. 127.0.0.1:9188 or [::1]:9188)",
+            0,
+            len(text),
+        )
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        address = ip_address(host[1:-1] if bracketed else host)
+    except ValueError:
+        raise Bad(
+            f"invalid {key} address {host!r} (expected an IP address)", 0, len(host)
+        ) from None
+    if (address.version == 6) != bracketed:
+        hint = "no brackets for IPv4" if bracketed else "write an IPv6 address in brackets"
+        raise Bad(f"invalid {key} address {host!r} ({hint})", 0, len(host))
+    return address, int(port)
 
 
 def forward(word: Part) -> Forward:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from healthd.daemon import Daemon, Request
 from healthd.demo.backends import Backend, start_backends
@@ -23,6 +23,10 @@ from healthd.demo.table import render
 from healthd.errors import HealthdError
 from healthd.ipvs.driver import IPVSDriver
 from healthd.ipvs.types import DelService, Protocol, ServiceKey, Table
+from healthd.plugins import Plugin
+
+if TYPE_CHECKING:
+    from healthd.web.operator import Operator
 
 ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
 VIP, VPORT = "127.0.0.100", 8080
@@ -30,6 +34,7 @@ DEMO_SERVICE = ServiceKey(Protocol.TCP, ip_address(VIP), VPORT)
 STEP_WAIT = 8.0  # seconds each step of the story may take (checkinterval is 1 s)
 POLL = 0.1
 PAUSE = 1.5  # seconds between the story's steps, time to read the table
+HTTP_PORT = 9188  # the status page and metrics, on 127.0.0.1
 
 
 def config_text(backends: list[Backend], logfile: str) -> str:
@@ -131,14 +136,20 @@ class Story:
         return True
 
 
-async def run(duration: float, fake: bool, out: TextIO = sys.stdout) -> int:
-    """Run the demo for at most `duration` seconds (0: the story, then until interrupted)."""
+async def run(
+    duration: float, fake: bool, out: TextIO = sys.stdout, http_port: int | None = HTTP_PORT
+) -> int:
+    """Run the demo for at most `duration` seconds (0: the story, then until interrupted).
+
+    With `http_port`, the status page, metrics and API are served on 127.0.0.1 (0: any
+    free port); a port that cannot be had only turns them off.
+    """
     started = time.monotonic()
     say = lambda text: print(f"[{time.monotonic() - started:5.1f}s] {text}", file=out, flush=True)  # noqa: E731
     backends = await start_backends(ADDRESSES)
     try:
         with tempfile.TemporaryDirectory(prefix="healthd-demo-") as tmp:
-            return await _run_in(tmp, backends, duration, fake, out, started, say)
+            return await _run_in(tmp, backends, (duration, fake, http_port), out, started, say)
     finally:
         for backend in backends:
             await backend.stop()
@@ -147,14 +158,15 @@ async def run(duration: float, fake: bool, out: TextIO = sys.stdout) -> int:
 async def _run_in(
     tmp: str,
     backends: list[Backend],
-    duration: float,
-    fake: bool,
+    options: tuple[float, bool, int | None],
     out: TextIO,
     started: float,
     say: Callable[[str], None],
 ) -> int:
     from healthd.config import load
+    from healthd.web.operator import Operator
 
+    duration, fake, http_port = options
     say("real servers: " + ", ".join(f"http://{b.endpoint}/ok.html" for b in backends))
     path = os.path.join(tmp, "ldirectord.cf")
     text = config_text(backends, os.path.join(tmp, "healthd.log"))
@@ -162,13 +174,30 @@ async def _run_in(
     say(f"configuration {path}:\n{text}")
     driver = await choose_driver(fake, say)
     story = Story(driver, backends, out, started)
-    daemon = Daemon(await asyncio.to_thread(load, path), driver)
+    operator = Operator(driver, (ip_address("127.0.0.1"), http_port or 0))
+    plugins: list[Plugin] = [operator.stats, operator] if http_port is not None else []
+    daemon = Daemon(await asyncio.to_thread(load, path), operator.driver, listeners=plugins)
+    if http_port is not None:
+        await _serve_page(operator, daemon, say)
     try:
         return await _drive(daemon, story, duration)
     finally:
         with contextlib.suppress(HealthdError):
             await driver.apply(DelService(DEMO_SERVICE))  # only ever the demo's own service
         await driver.aclose()
+
+
+async def _serve_page(operator: Operator, daemon: Daemon, say: Callable[[str], None]) -> None:
+    """Start the page before the daemon runs; a port in use turns it off, not the demo."""
+    operator.attach(daemon)
+    try:
+        await operator.start()
+    except HealthdError as exc:
+        operator.attach(None)  # the daemon's own start of its plugins then serves nothing
+        say(f"status page off: {exc}")
+        return
+    url = operator.url
+    say(f"status page: {url} (metrics: {url}metrics, JSON: {url}api/v1/status)")
 
 
 def _write(path: str, text: str) -> None:

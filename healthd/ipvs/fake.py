@@ -37,6 +37,18 @@ KNOWN_SCHEDULERS: Final = frozenset(
 )
 
 
+def _service_counters(dests: Iterable[Counters]) -> Counters:
+    """Return a service's counters: its destinations' totals, no connection states."""
+    rows = list(dests)
+    return Counters(
+        conns=sum(c.conns for c in rows),
+        inpkts=sum(c.inpkts for c in rows),
+        outpkts=sum(c.outpkts for c in rows),
+        inbytes=sum(c.inbytes for c in rows),
+        outbytes=sum(c.outbytes for c in rows),
+    )
+
+
 @dataclass
 class _Entry:
     service: Service
@@ -54,6 +66,7 @@ class FakeDriver:
         self.closed = False
         self._services: dict[ServiceKey, _Entry] = {}
         self._failures: list[int] = []
+        self._counters: dict[tuple[ServiceKey, DestKey], Counters] = {}
         for key, entry in (table.services if table is not None else {}).items():
             self._services[key] = _Entry(entry.service, dict(entry.dests))
 
@@ -61,18 +74,26 @@ class FakeDriver:
         """Make the next `count` applied ops fail with kernel errno `err` (for tests)."""
         self._failures.extend([err] * count)
 
+    def set_counters(self, service: ServiceKey, dest: DestKey, counters: Counters) -> None:
+        """Make the dump report these traffic counters for a destination (for tests).
+
+        As in the kernel, they go with the destination: deleting it (or its service) resets
+        them. The service's own counters are the sums of its destinations'.
+        """
+        self._counters[service, dest] = counters
+
     async def dump(self) -> Table:
-        """Return a snapshot of the table, in insertion order, with zero counters."""
+        """Return a snapshot of the table, in insertion order, with the counters set."""
         self._check_open()
-        services = {
-            key: ServiceEntry(
+        services = {}
+        for key, e in self._services.items():
+            dest_counters = {k: self._counters.get((key, k), Counters()) for k in e.dests}
+            services[key] = ServiceEntry(
                 service=e.service,
                 dests=dict(e.dests),
-                counters=Counters(),
-                dest_counters={k: Counters() for k in e.dests},
+                counters=_service_counters(dest_counters.values()),
+                dest_counters=dest_counters,
             )
-            for key, e in self._services.items()
-        }
         return Table(services)
 
     async def apply(self, op: Op) -> None:
@@ -100,6 +121,7 @@ class FakeDriver:
             case DelService(key=k):
                 self._entry(op, k)
                 del self._services[k]
+                self._counters = {sd: c for sd, c in self._counters.items() if sd[0] != k}
             case AddDest(service=k, dest=d):
                 dests = self._entry(op, k).dests
                 if d.key in dests:
@@ -111,6 +133,7 @@ class FakeDriver:
             case DelDest(service=k, key=dk):
                 self._dest_present(op, k, dk)
                 del self._services[k].dests[dk]
+                self._counters.pop((k, dk), None)
 
     def _check_open(self) -> None:
         if self.closed:

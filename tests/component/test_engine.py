@@ -425,6 +425,9 @@ async def test_snapshot_shows_health_last_result_and_kernel_weight(harnesses):
             "detail": "got 503, want 200",
             "elapsed_ms": 12.0,
         },
+        "admin": None,  # no operator override (healthd ctl)
+        "weight_override": None,
+        "draining": False,
     }
 
 

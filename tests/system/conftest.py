@@ -19,6 +19,7 @@ def env(tmp_path) -> Iterator[dict[str, str]]:
         e = dict(os.environ)
         e.pop("NOTIFY_SOCKET", None)
         e.update(HEALTHD_DRIVER="fake", HEALTHD_PIDDIR=str(tmp_path), HEALTHD_RUNDIR=rundir)
+        e["HEALTHD_STATEDIR"] = str(tmp_path)  # runtime overrides (healthd ctl), if any
         yield e
         # a test that failed half-way must not leave its daemon behind
         for path in tmp_path.glob("ldirectord.*.pid"):

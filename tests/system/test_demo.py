@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from ipaddress import ip_address
 
 import pytest
@@ -77,7 +78,7 @@ def test_render_names_each_protocol_and_brackets_ipv6():
 def test_demo_shows_failure_and_recovery():
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     proc = subprocess.run(
-        [sys.executable, "-m", "healthd", "demo", "--fake", "--duration", "40"],
+        [sys.executable, "-m", "healthd", "demo", "--fake", "--duration", "40", "--http", "0"],
         capture_output=True,
         text=True,
         timeout=90,
@@ -86,6 +87,8 @@ def test_demo_shows_failure_and_recovery():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "using the in-memory IPVS table (--fake)" in proc.stdout
+    page = re.search(r"status page: (http://127\.0\.0\.1:\d+/) \(metrics: \1metrics", proc.stdout)
+    assert page is not None, proc.stdout
     victim = re.search(r"making (127\.0\.0\.3:\d+) fail", proc.stdout)
     assert victim is not None, proc.stdout
     real = victim.group(1)
@@ -109,7 +112,7 @@ def test_demo_shows_failure_and_recovery():
 def test_demo_until_interrupted_stops_on_ctrl_c():
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "healthd", "demo", "--fake", "--duration", "0"],
+        [sys.executable, "-m", "healthd", "demo", "--fake", "--duration", "0", "--http", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -117,7 +120,17 @@ def test_demo_until_interrupted_stops_on_ctrl_c():
     )
     try:
         assert proc.stdout is not None
-        assert any("running until interrupted" in line for line in proc.stdout)
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "running until interrupted" in line:
+                break
+        page = re.search(r"status page: (\S+) ", "".join(seen))
+        assert page is not None, seen
+        # while it runs, the page shows the demo's reals, all three up again
+        with urllib.request.urlopen(page.group(1), timeout=10) as response:
+            html = response.read().decode()
+        assert html.count('data-health="up"') == 3
         proc.send_signal(signal.SIGINT)
         rest = proc.stdout.read()
         assert proc.wait(timeout=30) == 0

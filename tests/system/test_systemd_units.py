@@ -44,6 +44,7 @@ def test_required_keys(name, config):
     assert svc["RuntimeDirectory"] == "healthd"
     assert svc["RuntimeDirectoryMode"] == "0700"
     assert svc["RuntimeDirectoryPreserve"] == "yes"  # shared by every instance
+    assert svc["StateDirectory"] == "healthd"  # the state file of healthd ctl overrides
     assert set(svc["RestrictAddressFamilies"].split()) == {
         "AF_UNIX",
         "AF_INET",

@@ -5,10 +5,11 @@
   entry itself, and importing pyroute2 cost about 0.2 s of a start natively and 5 s in the
   emulated test VM. The tests use it as an independent IPVS codec.
 - The pure core (model, health, reconcile, the engine's topology, health book, kernel record
-  and status view, config lexer/parser/build,
+  and status view, the operator's overrides, config lexer/parser/build,
   ipvs.types) imports no asyncio, aiohttp or pyroute2, not even through the first-party
   modules it imports.
-- aiohttp is imported only by the demo's local backends (healthd/demo/). The checks speak
+- aiohttp is imported only by the demo's local backends (healthd/demo/) and the operator's
+  HTTP server (healthd/web/, imported only when http_listen= is set). The checks speak
   HTTP through checks/_httpclient.py: CPU per check is a stated target, aiohttp costs about
   twice as much per request and a tenth of a second to import.
 - The kernel value types (healthd.ipvs and its types) depend on no check library.
@@ -36,6 +37,7 @@ PURE = [
     "healthd.book",
     "healthd.kernel_view",
     "healthd.status_view",
+    "healthd.overrides",
     "healthd.config.lexer",
     "healthd.config.parser",
     "healthd.config.build",
@@ -45,7 +47,7 @@ PURE = [
     "healthd.ipvs.types",
 ]
 IO_LIBRARIES = {"asyncio", "aiohttp", "pyroute2"}
-AIOHTTP_PACKAGES = ("healthd.demo",)
+AIOHTTP_PACKAGES = ("healthd.demo", "healthd.web")
 
 
 def _modules() -> dict[str, Path]:
@@ -171,6 +173,20 @@ def test_aiohttp_stays_in_its_corner(module: str) -> None:
         return
     offending = sorted(name for name in imports_of(module) if _top(name) == "aiohttp")
     assert offending == [], f"{module} imports {offending}; checks use checks._httpclient"
+
+
+def test_the_daemon_loads_aiohttp_and_prometheus_client_only_for_http_listen() -> None:
+    # start-up time: the web server's libraries load only when http_listen= is configured
+    import subprocess
+    import sys
+
+    modules = "healthd.app, healthd.daemon, healthd.engine, healthd.runtime"
+    code = (
+        f"import sys, {modules}, healthd.web.operator\n"
+        "print(sorted(m for m in ('aiohttp', 'prometheus_client') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_the_checks_http_client_imports_no_aiohttp() -> None:

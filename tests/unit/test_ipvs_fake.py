@@ -207,3 +207,24 @@ async def test_dump_is_a_snapshot():
     await fake.apply(AddDest(TCP, D1))
     assert before.services[TCP].dests == {}
     assert before == Table({TCP: before.services[TCP]})
+
+
+async def test_counters_set_for_a_dest_are_dumped_and_summed_per_service():
+    from healthd.ipvs.types import Counters
+
+    d = FakeDriver()
+    await apply_all(d, [AddService(Service(TCP)), AddDest(TCP, D1)])
+    d.set_counters(TCP, D1.key, Counters(active_conns=3, conns=10, inbytes=500, outbytes=900))
+    entry = (await d.dump()).services[TCP]
+    assert entry.dest_counters[D1.key].active_conns == 3
+    assert (entry.counters.conns, entry.counters.inbytes, entry.counters.outbytes) == (10, 500, 900)
+
+
+async def test_counters_go_with_their_dest_as_in_the_kernel():
+    from healthd.ipvs.types import Counters
+
+    d = FakeDriver()
+    await apply_all(d, [AddService(Service(TCP)), AddDest(TCP, D1)])
+    d.set_counters(TCP, D1.key, Counters(active_conns=3))
+    await apply_all(d, [DelDest(TCP, D1.key), AddDest(TCP, D1)])
+    assert (await d.dump()).services[TCP].dest_counters[D1.key] == Counters()

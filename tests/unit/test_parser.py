@@ -5,7 +5,7 @@ Rejected forms, with their exact messages, are in test_config_errors.py.
 
 from __future__ import annotations
 
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from operator import attrgetter
 
 import pytest
@@ -150,6 +150,9 @@ GLOBAL_CASES = [
     ('maintenancedir="/etc/ha.d/maint"', "maintenancedir", "/etc/ha.d/maint"),
     ("resync_interval=15", "resync_interval", 15.0),
     ("max_in_flight=32", "max_in_flight", 32),
+    ("http_listen=127.0.0.1:9188", "http_listen", (IPv4Address("127.0.0.1"), 9188)),
+    ("http_listen=[::1]:9188", "http_listen", (IPv6Address("::1"), 9188)),
+    ("state_file=/var/lib/lb/state.json", "state_file", "/var/lib/lb/state.json"),
     ("checktimeout=2", "virtuals[0].check.checktimeout", 2.0),
     ("negotiatetimeout=9", "virtuals[0].check.negotiatetimeout", 9.0),
     ("checkcount=2", "virtuals[0].check.checkcount", 2),

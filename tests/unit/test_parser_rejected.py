@@ -33,6 +33,23 @@ REJECTED = [
         "t.cf:1:15: error: invalid max_in_flight '0' (expected a whole number greater than 0)",
     ),
     (
+        "http_listen=9188\n",
+        "t.cf:1:13: error: invalid http_listen '9188' (expected ADDRESS:PORT, e.g. 127.0.0.1:9188 or [::1]:9188)",
+    ),
+    (
+        "http_listen=::1:9188\n",
+        "t.cf:1:13: error: invalid http_listen address '::1' (write an IPv6 address in brackets)",
+    ),
+    (
+        "http_listen=localhost:9188\n",
+        "t.cf:1:13: error: invalid http_listen address 'localhost' (expected an IP address)",
+    ),
+    (
+        "http_listen=127.0.0.1:65536\n",
+        "t.cf:1:13: error: invalid http_listen '127.0.0.1:65536' (expected ADDRESS:PORT, e.g. 127.0.0.1:9188 or [::1]:9188)",
+    ),
+    ('state_file=""\n', "t.cf:1:12: error: state_file must not be empty"),
+    (
         "virtual=192.0.2.10:80\n    checktimeout=abc\n",
         "t.cf:2:18: error: invalid checktimeout 'abc' (expected a number of seconds greater than 0)",
     ),
