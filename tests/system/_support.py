@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 DEADLINE = 15.0  # seconds any awaited state may take (a daemon coming up or going)
@@ -36,3 +38,32 @@ def wait_for(what: Callable[[], object], deadline: float = DEADLINE) -> object:
         if time.monotonic() > end:
             raise AssertionError("state not reached before the deadline")
         time.sleep(0.1)
+
+
+class Backend:
+    """An HTTP server on 127.0.0.1 whose /ok.html answers "ok", or 500 when failing."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                code, body = (500, b"broken") if backend.failing else (200, b"ok")
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

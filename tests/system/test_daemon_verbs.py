@@ -12,45 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.system._support import DEADLINE, healthd, wait_for
+from tests.system._support import DEADLINE, Backend, healthd, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-class Backend:
-    """An HTTP server on 127.0.0.1 whose /ok.html answers "ok", or 500 when failing."""
-
-    def __init__(self) -> None:
-        self.failing = False
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                code, body = (500, b"broken") if backend.failing else (200, b"ok")
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture

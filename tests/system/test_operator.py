@@ -13,49 +13,18 @@ import json
 import shutil
 import socket
 import subprocess
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.system._support import healthd, wait_for
+from tests.system._support import Backend, healthd, wait_for
 
 pytestmark = pytest.mark.slow
 
 WAIT = 30.0  # seconds for Prometheus or Chromium to see a change (a loaded CI machine)
-
-
-class Backend:
-    """An HTTP server on 127.0.0.1 that answers "ok", or 500 while failing."""
-
-    def __init__(self) -> None:
-        self.failing = False
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                code, body = (500, b"broken") if backend.failing else (200, b"ok")
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 def free_port() -> int:
