@@ -51,11 +51,10 @@ class Metrics:
         """Return the whole exposition (daemon families, then per-virtual and per-real)."""
         from prometheus_client import generate_latest
 
-        head = generate_latest(self.registry)
-        return head + "".join(self.families()).encode()
+        return b"".join([generate_latest(self.registry), *self.families()])
 
-    def families(self) -> Iterator[str]:
-        """Yield the per-virtual and per-real families' text."""
+    def families(self) -> list[bytes | bytearray]:
+        """Return the per-virtual and per-real families' text, as chunks to join in order."""
         engine = self.engine
         slots = engine.slots
         if self._seen != (engine.config, slots):

@@ -49,12 +49,14 @@ class Operator(Plugin):
 
     async def start(self) -> None:
         """Listen on http_listen=; HealthdError (one line) if the address cannot be had."""
+        from healthd import heap
         from healthd.web.metrics import Metrics
         from healthd.web.server import WebServer
 
         daemon, engine = self.daemon, self.engine
         if daemon is None or engine is None or self.server is not None:
             return  # serving none (or already serving)
+        heap.keep_large_blocks()  # each scrape's text is a few large blocks: keep them
         metrics = Metrics(engine, self.stats, self.driver, daemon)
         self.server = WebServer(daemon.snapshot, self.stats, metrics)
         self.url = await self.server.start(*self.listen)
