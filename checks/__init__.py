@@ -30,7 +30,18 @@ if TYPE_CHECKING:  # mypy proves that the core checks satisfy the Check protocol
         HTTPProxyCheck,
     )
 
-__all__ = ["CHECKS", "KINDS", "CheckLoadError", "Kind", "UnknownCheckError", "known", "load"]
+__all__ = [
+    "KINDS",
+    "CheckLoadError",
+    "Kind",
+    "UnknownCheckError",
+    "default_port",
+    "is_service",
+    "known",
+    "load",
+    "service_on",
+    "services",
+]
 
 _HTTP: Final = frozenset({"request", "receive", "httpmethod", "virtualhost"})
 _TLS: Final = frozenset({"tls_verify", "tls_cafile", "tls_hostname", "virtualhost"})
@@ -50,8 +61,9 @@ class Kind:
 
 
 # The one list of check kinds: a new check is its module plus one line here (the config
-# reader, the port defaults, `dump` and docs/COMPAT.md follow; tests/checks/test_registry.py
-# holds them to it). ldirectord: ld_checkport / ld_port_to_service for the ports (l.1860).
+# reader, the port defaults and guesses, `dump`, status and dispatch read it at call time;
+# tests/unit/test_check_registry.py holds them and docs/COMPAT.md to it).
+# ldirectord: ld_checkport / ld_port_to_service for the ports (l.1860).
 KINDS: Final[Mapping[str, Kind]] = MappingProxyType(
     {
         k.name: k
@@ -90,24 +102,40 @@ KINDS: Final[Mapping[str, Kind]] = MappingProxyType(
     }
 )  # fmt: skip
 
-# kind -> "module:Class", as load() reads it
-CHECKS: Final[Mapping[str, str]] = MappingProxyType({k.name: k.target for k in KINDS.values()})
-
 
 def services() -> list[Kind]:
     """Return the kinds that are service= values, in registry order."""
     return [k for k in KINDS.values() if k.service]
 
 
+def is_service(name: str) -> bool:
+    """Return whether `name` is a registered service= value."""
+    kind = KINDS.get(name)
+    return kind is not None and kind.service
+
+
+def default_port(name: str) -> int:
+    """Return the default check port of service `name` (0: none, or no such service)."""
+    kind = KINDS.get(name)
+    return kind.port if kind is not None and kind.service else 0
+
+
+def service_on(port: int) -> str | None:
+    """Return the service ldirectord guesses for a virtual on `port`, or None."""
+    if port <= 0:
+        return None
+    return next((k.name for k in KINDS.values() if k.service and k.port == port), None)
+
+
 def known() -> list[str]:
     """Return every registered check kind, sorted."""
-    return sorted(CHECKS)
+    return sorted(KINDS)
 
 
 def load(kind: str) -> type[Check]:
     """Import and return the class for `kind`; raise CheckLoadError if that is impossible."""
     try:
-        target = CHECKS[kind]
+        target = KINDS[kind].target
     except KeyError:
         raise UnknownCheckError(kind, known()) from None
     module_name, _, attr = target.partition(":")

@@ -8,21 +8,16 @@ Runs no check itself and keeps no health; the scheduler runs probes, the engine 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 import checks
 from checks.base import Check, CheckContext, CheckOptionError, Result, Target
 from healthd.errors import Diagnostic
-from healthd.model import CheckSpec, CheckType, Config, Proto, Real, ServiceName, Virtual
+from healthd.model import NO_SERVICE, CheckSpec, CheckType, Config, Proto, Real, Virtual
 
 CheckFactory = Callable[[str], type[Check]]
-
-# ldirectord: ld_checkport (l.1927): each service's default check port, from the registry
-SERVICE_PORTS: Final[Mapping[ServiceName, int]] = {
-    ServiceName(kind.name): kind.port for kind in checks.services() if kind.port
-}
 
 # what a missing optional check package is fixed with
 INSTALL_HINT: Final = "(a dependency of healthd: install that package, or reinstall healthd)"
@@ -50,7 +45,7 @@ def check_port(virtual: Virtual, real: Real) -> int:
         return spec.checkport
     if real.port > 0:
         return real.port
-    return SERVICE_PORTS.get(spec.service, 0)
+    return checks.default_port(spec.service)  # ldirectord: ld_checkport (l.1927)
 
 
 def target(virtual: Virtual, real: Real) -> Target:
@@ -110,10 +105,10 @@ def kinds(virtual: Virtual) -> tuple[str, ...]:
         case CheckType.EXTERNAL | CheckType.EXTERNAL_PERL:
             return (str(spec.checktype),)
         case CheckType.COMBINED:
-            neg = () if spec.service is ServiceName.NONE else (str(spec.service),)
+            neg = () if spec.service == NO_SERVICE else (str(spec.service),)
             return (*neg, connect_kind(virtual))
         case _:
-            return () if spec.service is ServiceName.NONE else (str(spec.service),)
+            return () if spec.service == NO_SERVICE else (str(spec.service),)
 
 
 def describe(virtual: Virtual) -> str:
@@ -206,7 +201,7 @@ def build(virtual: Virtual, real: Real, load: CheckFactory) -> Probe | None:
         return None
     if spec.checktype is CheckType.COMBINED:
         connect = _single(connect_kind(virtual), virtual, real, spec.checktimeout, load)
-        if spec.service is ServiceName.NONE:
+        if spec.service == NO_SERVICE:
             negotiate: Probe = ConstantProbe("none", Result.ok("service=none"))
         else:
             negotiate = _single(str(spec.service), virtual, real, spec.negotiatetimeout, load)

@@ -18,6 +18,7 @@ from healthd.config.reals import MAX_RANGE, duplicate
 from healthd.errors import Diagnostic
 from healthd.location import Location
 from healthd.model import (
+    NO_SERVICE,
     Alerts,
     AlertStatus,
     CheckSpec,
@@ -37,12 +38,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# ldirectord ld_port_to_service (l.1860): the service a negotiate check speaks by port
-PORT_SERVICES: dict[int, ServiceName] = {
-    kind.port: ServiceName(kind.name) for kind in checks.services() if kind.port
-}
 DEFAULT_CHECKTIMEOUT = 5.0
 DEFAULT_NEGOTIATETIMEOUT = 30.0
+
+
+def guessed_service(port: int | None) -> ServiceName:
+    """Return the service ldirectord guesses from a virtual's port (ld_port_to_service)."""
+    return ServiceName(checks.service_on(port or 0) or NO_SERVICE)
 
 
 def get(settings: dict[str, Setting], key: str, kind: type[T]) -> T | None:
@@ -256,12 +258,12 @@ def _check(b: _Builder, rv: RawVirtual, port: int | None) -> CheckSpec:
     s = rv.settings
     eff = _inherit(b, rv)
     checktype, every = get(s, "checktype", tuple) or (CheckType.NEGOTIATE, 0)
-    explicit = get(s, "service", ServiceName)
-    service = explicit or (PORT_SERVICES.get(port, ServiceName.NONE) if port else ServiceName.NONE)
+    explicit = get(s, "service", str)
+    service = ServiceName(explicit) if explicit else guessed_service(port)
     # ldirectord: these defaults apply only when service= is written out
-    login = "anonymous" if explicit is ServiceName.FTP else ""
-    login = f"ldirectord@{b.hostname}" if explicit is ServiceName.SIP else login
-    passwd = f"ldirectord@{b.hostname}" if explicit is ServiceName.FTP else ""
+    login = "anonymous" if explicit == "ftp" else ""
+    login = f"ldirectord@{b.hostname}" if explicit == "sip" else login
+    passwd = f"ldirectord@{b.hostname}" if explicit == "ftp" else ""
     checktimeout, negotiatetimeout = _timeouts(b, rv)
     return CheckSpec(
         checktype=checktype,

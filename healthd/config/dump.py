@@ -11,7 +11,7 @@ from dataclasses import fields, is_dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from checks.base import host_text
-from healthd.config.build import PORT_SERVICES
+from healthd.config.build import guessed_service
 from healthd.model import (
     AlertStatus,
     CheckSpec,
@@ -20,7 +20,6 @@ from healthd.model import (
     Fallback,
     Proto,
     Real,
-    ServiceName,
     Virtual,
 )
 
@@ -137,8 +136,8 @@ def _virtual(v: Virtual) -> list[str]:
 def _check(v: Virtual, c: CheckSpec) -> list[str]:
     checktype = str(c.combined_every) if c.checktype is CheckType.COMBINED else c.checktype.value
     out = [f"checktype={checktype}"]
-    guessed = PORT_SERVICES.get(v.port, ServiceName.NONE) if v.proto is not Proto.FWM else None
-    if c.service is not guessed:
+    guessed = guessed_service(v.port) if v.proto is not Proto.FWM else None
+    if c.service != guessed:
         out.append(f"service={c.service}")
     if c.checkport is not None:
         out.append(f"checkport={c.checkport}")

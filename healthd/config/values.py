@@ -10,8 +10,17 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 
+import checks
 from healthd.config.lexer import BLANKS
-from healthd.model import AlertStatus, CheckType, Forward, IPAddress, Proto, ServiceName
+from healthd.model import (
+    NO_SERVICE,
+    AlertStatus,
+    CheckType,
+    Forward,
+    IPAddress,
+    Proto,
+    ServiceName,
+)
 
 # kernel IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c)
 SCHEDULERS = (
@@ -208,10 +217,10 @@ def checktype(key: str, text: str) -> tuple[CheckType, int]:
 
 
 def service(key: str, text: str) -> ServiceName:
-    """Return one of ldirectord's service names."""
-    if text in ServiceName._value2member_map_:
+    """Return a service name: `none` or a service kind of the check registry."""
+    if text == NO_SERVICE or checks.is_service(text):
         return ServiceName(text)
-    names = ", ".join(s.value for s in ServiceName)
+    names = ", ".join(sorted([NO_SERVICE, *(k.name for k in checks.services())]))
     raise Bad(f"unknown service {text!r} (expected one of {names})", 0, len(text))
 
 

@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 import checks
-from checks import CHECKS, CheckLoadError, UnknownCheckError, load
+from checks import KINDS, CheckLoadError, Kind, UnknownCheckError, load
 
 LDIRECTORD_NAMES = {
     "connect", "ping", "external", "external-perl", "http", "https", "http_proxy", "ftp", "smtp",
@@ -18,19 +18,19 @@ LDIRECTORD_NAMES = {
 
 
 def _module_exists(kind: str) -> bool:
-    return importlib.util.find_spec(CHECKS[kind].partition(":")[0]) is not None
+    return importlib.util.find_spec(KINDS[kind].target.partition(":")[0]) is not None
 
 
-PRESENT = sorted(kind for kind in CHECKS if _module_exists(kind))
+PRESENT = sorted(kind for kind in KINDS if _module_exists(kind))
 
 
 def test_registry_has_every_ldirectord_check_name() -> None:
-    assert set(CHECKS) == LDIRECTORD_NAMES
+    assert set(KINDS) == LDIRECTORD_NAMES
 
 
 def test_registry_is_read_only() -> None:
     with pytest.raises(TypeError):
-        CHECKS["new"] = "x:y"  # type: ignore[index]
+        KINDS["new"] = Kind("new", "x:y")  # type: ignore[index]
 
 
 def test_core_kinds_are_present() -> None:
@@ -56,7 +56,7 @@ def test_unknown_kind_names_the_kind_and_the_known_ones() -> None:
 
 
 def test_missing_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checks, "CHECKS", {"ghost": "checks.no_such_module:GhostCheck"})
+    monkeypatch.setattr(checks, "KINDS", {"ghost": Kind("ghost", "checks.no_such_module:Ghost")})
     with pytest.raises(CheckLoadError, match=r"'ghost' is not available.*checks\.no_such_module"):
         load("ghost")
 
@@ -64,7 +64,7 @@ def test_missing_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_missing_dependency_names_the_package(monkeypatch, tmp_path) -> None:
     (tmp_path / "needs_dep.py").write_text("import surely_not_installed_pkg\nclass C: ...\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(checks, "CHECKS", {"dep": "needs_dep:C"})
+    monkeypatch.setattr(checks, "KINDS", {"dep": Kind("dep", "needs_dep:C")})
     with pytest.raises(CheckLoadError) as info:
         load("dep")
     assert info.value.kind == "dep"
@@ -73,10 +73,10 @@ def test_missing_dependency_names_the_package(monkeypatch, tmp_path) -> None:
 
 
 def test_missing_class_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checks, "CHECKS", {"bad": "checks.connect:NoSuchCheck"})
+    monkeypatch.setattr(checks, "KINDS", {"bad": Kind("bad", "checks.connect:NoSuchCheck")})
     with pytest.raises(CheckLoadError, match="has no NoSuchCheck"):
         load("bad")
 
 
 def test_known_is_sorted() -> None:
-    assert checks.known() == sorted(CHECKS)
+    assert checks.known() == sorted(KINDS)

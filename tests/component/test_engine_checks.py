@@ -74,7 +74,7 @@ async def test_max_in_flight_from_the_config_bounds_the_checks_running(harnesses
 
 
 async def test_the_reals_own_request_receive_and_the_checkport_reach_the_check(harnesses):
-    spec = CheckSpec(service=ServiceName.HTTP, request="/ok.html", receive="ok", checkport=8080)
+    spec = CheckSpec(service=ServiceName("http"), request="/ok.html", receive="ok", checkport=8080)
     plain = real("198.51.100.1")
     own = real("198.51.100.2", request="/own.html", receive="mine")
     gate = Gate()

@@ -21,7 +21,7 @@ def test_defaults_follow_ldirectord_code():
     assert (v.checkinterval, v.rise, v.fallback, v.persistent) == (10.0, 1, None, None)
     assert (c.checktype, c.service, c.request, c.receive) == (
         CheckType.NEGOTIATE,
-        ServiceName.NONE,
+        ServiceName("none"),
         "/",
         "",
     )
@@ -98,7 +98,7 @@ def test_fwmark_virtual_is_protocol_fwm_and_service_none():
         5,
         0,
         None,
-        ServiceName.NONE,
+        ServiceName("none"),
     )
 
 

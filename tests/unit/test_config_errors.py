@@ -270,7 +270,7 @@ CASES = [
     (
         "virtual=192.0.2.10:80\n    service=http extra\n",
         [
-            "t.cf:2:13: error: unknown service 'http extra' (expected one of dns, ftp, http, https, http_proxy, imap, imaps, ldap, ldaps, nntp, mysql, none, oracle, pop, pops, radius, pgsql, sip, smtp, submission, simpletcp)",
+            "t.cf:2:13: error: unknown service 'http extra' (expected one of dns, ftp, http, http_proxy, https, imap, imaps, ldap, ldaps, mysql, nntp, none, oracle, pgsql, pop, pops, radius, simpletcp, sip, smtp, submission)",
         ],
     ),
     (

@@ -155,7 +155,7 @@ def test_health_is_frozen():
 
 # --- check keys ---------------------------------------------------------------------------
 
-HTTP = CheckSpec(checktype=CheckType.NEGOTIATE, service=ServiceName.HTTP, request="/ok.html")
+HTTP = CheckSpec(checktype=CheckType.NEGOTIATE, service=ServiceName("http"), request="/ok.html")
 
 
 def _virtual(port: int, *reals: Real, check: CheckSpec = HTTP, **kw) -> Virtual:

@@ -35,7 +35,7 @@ def utc() -> Iterator[None]:
 def http_virtual(monitorfile: str | None = None, **spec: object) -> Virtual:
     check = CheckSpec(
         checktype=CheckType.NEGOTIATE,
-        service=ServiceName.HTTP,
+        service=ServiceName("http"),
         request="/index.html",
         receive="Test Page",
         **spec,  # type: ignore[arg-type]

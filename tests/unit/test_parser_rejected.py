@@ -135,7 +135,7 @@ REJECTED = [
     ),
     (
         "virtual=192.0.2.10:80\n    service=HTTP\n",
-        "t.cf:2:13: error: unknown service 'HTTP' (expected one of dns, ftp, http, https, http_proxy, imap, imaps, ldap, ldaps, nntp, mysql, none, oracle, pop, pops, radius, pgsql, sip, smtp, submission, simpletcp)",
+        "t.cf:2:13: error: unknown service 'HTTP' (expected one of dns, ftp, http, http_proxy, https, imap, imaps, ldap, ldaps, mysql, nntp, none, oracle, pgsql, pop, pops, radius, simpletcp, sip, smtp, submission)",
     ),
     (
         "virtual=192.0.2.10:80\n    checkport=0\n",

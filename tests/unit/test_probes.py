@@ -7,6 +7,7 @@ from ipaddress import ip_address
 
 import pytest
 
+import checks
 from checks.base import CheckOptionError, Result, UnknownCheckError
 from healthd import logs, probes
 from healthd.model import CheckSpec, CheckType, Proto, Real, ServiceName, Virtual
@@ -55,12 +56,12 @@ class Recorder:
         (CheckSpec(checktype=CheckType.PING), Proto.TCP, ("ping",)),
         (CheckSpec(checktype=CheckType.EXTERNAL), Proto.TCP, ("external",)),
         (CheckSpec(checktype=CheckType.EXTERNAL_PERL), Proto.TCP, ("external-perl",)),
-        (CheckSpec(service=ServiceName.HTTP), Proto.TCP, ("http",)),
-        (CheckSpec(service=ServiceName.NONE), Proto.TCP, ()),
+        (CheckSpec(service=ServiceName("http")), Proto.TCP, ("http",)),
+        (CheckSpec(service=ServiceName("none")), Proto.TCP, ()),
         (CheckSpec(checktype=CheckType.ON), Proto.TCP, ()),
         (CheckSpec(checktype=CheckType.OFF), Proto.TCP, ()),
         (
-            CheckSpec(checktype=CheckType.COMBINED, combined_every=3, service=ServiceName.DNS),
+            CheckSpec(checktype=CheckType.COMBINED, combined_every=3, service=ServiceName("dns")),
             Proto.UDP,
             ("dns", "ping"),
         ),
@@ -71,21 +72,23 @@ def test_kinds(spec, proto, expected):
 
 
 def test_describe_names_the_check_for_logs():
-    assert probes.describe(make_virtual(CheckSpec(service=ServiceName.HTTPS))) == "https"
+    assert probes.describe(make_virtual(CheckSpec(service=ServiceName("https")))) == "https"
     assert probes.describe(make_virtual(CheckSpec(checktype=CheckType.ON))) == "on"
     assert probes.describe(make_virtual(CheckSpec())) == "none"
-    combined = CheckSpec(checktype=CheckType.COMBINED, combined_every=4, service=ServiceName.SMTP)
+    combined = CheckSpec(
+        checktype=CheckType.COMBINED, combined_every=4, service=ServiceName("smtp")
+    )
     assert probes.describe(make_virtual(combined)) == "combined/4:smtp"
 
 
 def test_check_port_order_checkport_then_real_then_service_default():
-    http = CheckSpec(service=ServiceName.HTTP)
+    http = CheckSpec(service=ServiceName("http"))
     v = make_virtual(http)
     assert probes.check_port(v, Real(ip_address("198.51.100.5"), 8080)) == 8080
     assert probes.check_port(v, Real(ip_address("198.51.100.5"), 0)) == 80
-    with_port = make_virtual(CheckSpec(service=ServiceName.HTTP, checkport=8443))
+    with_port = make_virtual(CheckSpec(service=ServiceName("http"), checkport=8443))
     assert probes.check_port(with_port, Real(ip_address("198.51.100.5"), 8080)) == 8443
-    none = make_virtual(CheckSpec(service=ServiceName.SIMPLETCP))
+    none = make_virtual(CheckSpec(service=ServiceName("simpletcp")))
     assert probes.check_port(none, Real(ip_address("198.51.100.5"), 0)) == 0
 
 
@@ -97,7 +100,7 @@ def test_target_carries_the_virtual_and_the_real():
 
 
 def test_options_merge_the_real_overrides_and_skip_unset_values():
-    spec = CheckSpec(service=ServiceName.HTTP, request="/a", receive="x", virtualhost="www")
+    spec = CheckSpec(service=ServiceName("http"), request="/a", receive="x", virtualhost="www")
     plain = Real(ip_address("198.51.100.5"), 80)
     override = Real(ip_address("198.51.100.6"), 80, request="/b", receive="y")
     opts = probes.options(spec, plain)
@@ -112,7 +115,7 @@ def test_options_merge_the_real_overrides_and_skip_unset_values():
 
 def test_build_passes_the_right_timeout():
     rec = Recorder()
-    spec = CheckSpec(service=ServiceName.HTTP, checktimeout=3, negotiatetimeout=17)
+    spec = CheckSpec(service=ServiceName("http"), checktimeout=3, negotiatetimeout=17)
     probe = probes.build(make_virtual(spec), make_virtual(spec).reals[0], rec)
     assert probe is not None
     assert probe.timeout == 17
@@ -142,7 +145,7 @@ def test_combined_udp_ping_attempts_bound_the_run():
     spec = CheckSpec(
         checktype=CheckType.COMBINED,
         combined_every=2,
-        service=ServiceName.DNS,
+        service=ServiceName("dns"),
         checkcount=4,
         checktimeout=1.5,
         negotiatetimeout=3,
@@ -176,7 +179,7 @@ def test_build_on_off_gives_no_probe_and_none_is_always_up():
     for checktype in (CheckType.ON, CheckType.OFF):
         v = make_virtual(CheckSpec(checktype=checktype))
         assert probes.build(v, v.reals[0], rec) is None
-    v = make_virtual(CheckSpec(service=ServiceName.NONE))
+    v = make_virtual(CheckSpec(service=ServiceName("none")))
     probe = probes.build(v, v.reals[0], rec)
     assert probe is not None
     assert probe.kind == "none"
@@ -184,7 +187,7 @@ def test_build_on_off_gives_no_probe_and_none_is_always_up():
 
 
 async def test_none_probe_reports_up():
-    v = make_virtual(CheckSpec(service=ServiceName.NONE))
+    v = make_virtual(CheckSpec(service=ServiceName("none")))
     probe = probes.build(v, v.reals[0], Recorder())
     assert probe is not None
     assert (await probe.run()).up
@@ -194,7 +197,7 @@ async def test_combined_counter_follows_ldirectord():
     # N=2: negotiate, connect, connect, negotiate ...; a failed connect forces a negotiate;
     # a failed negotiate is retried the next round
     rec = Recorder({"http": [True, False, True], "connect": [True, True, False, True]})
-    spec = CheckSpec(checktype=CheckType.COMBINED, combined_every=2, service=ServiceName.HTTP)
+    spec = CheckSpec(checktype=CheckType.COMBINED, combined_every=2, service=ServiceName("http"))
     v = make_virtual(spec)
     probe = probes.build(v, v.reals[0], rec)
     assert probe is not None
@@ -215,7 +218,7 @@ async def test_combined_counter_follows_ldirectord():
 
 async def test_combined_zero_always_negotiates():
     rec = Recorder()
-    spec = CheckSpec(checktype=CheckType.COMBINED, combined_every=0, service=ServiceName.HTTP)
+    spec = CheckSpec(checktype=CheckType.COMBINED, combined_every=0, service=ServiceName("http"))
     v = make_virtual(spec)
     probe = probes.build(v, v.reals[0], rec)
     assert probe is not None
@@ -228,7 +231,7 @@ async def test_an_unusable_check_reports_down_every_round():
     def unknown(kind: str):
         raise UnknownCheckError(kind, ["connect"])
 
-    v = make_virtual(CheckSpec(service=ServiceName.ORACLE))
+    v = make_virtual(CheckSpec(service=ServiceName("oracle")))
     probe = probes.build(v, v.reals[0], unknown)
     assert probe is not None
     result = await probe.run()
@@ -257,10 +260,8 @@ LDIRECTORD_PORTS = {
 
 
 def test_service_default_ports_are_ldirectords():
-    assert {str(s): p for s, p in probes.SERVICE_PORTS.items()} == LDIRECTORD_PORTS
-    for service in ServiceName:
-        if service is ServiceName.NONE:
-            continue
+    assert {k.name: k.port for k in checks.services() if k.port} == LDIRECTORD_PORTS
+    for service in [ServiceName(k.name) for k in checks.services()]:
         # simpletcp has no default port (0): checkport or the real's port
         v = make_virtual(CheckSpec(service=service), real=Real(ip_address("198.51.100.5"), 0))
         assert probes.check_port(v, v.reals[0]) == LDIRECTORD_PORTS.get(str(service), 0)
