@@ -155,12 +155,12 @@ def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _mark_early(argv: Sequence[str]) -> None:
-    """Re-exec for ldirectord's marker now if the command line plainly runs the daemon.
+    """Put ldirectord's marker in the command line now if it plainly runs the daemon.
 
-    `run`, `start` and `restart` re-exec themselves (pidfile.ensure_marker) so the daemon's
-    cmdline carries "ldirectord"; doing it before argparse and the verbs are imported saves
-    the first process their loading. Anything less plain (an option other than -c, say -d)
-    is left to the verb, which re-execs at the same point as before.
+    `run`, `start` and `restart` carry "ldirectord" in their cmdline (healthd.marker: a new
+    title in place, or a re-exec where that fails); doing it before argparse and the verbs
+    are imported saves a re-exec'd first process their loading. Anything less plain (an
+    option other than -c, say -d) is left to the verb, which marks itself at the same point.
     """
     words: list[str] = []
     args = iter(argv)
@@ -174,9 +174,9 @@ def _mark_early(argv: Sequence[str]) -> None:
     if words and words[0] not in COMMANDS:
         words.pop(0)  # the configuration, named before the verb
     if (words[0] if words else "run") in ("run", "start", "restart"):
-        from healthd import pidfile
+        from healthd import marker
 
-        pidfile.ensure_marker()
+        marker.ensure()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import sys
 import time
 from dataclasses import dataclass
 
+from healthd.marker import MARKER
+
 DEFAULT_PIDDIR = "/run"  # ldirectord: /var/run, a symlink to /run on Debian
 PIDDIR_ENV = "HEALTHD_PIDDIR"  # testing only: where pid files go
-MARKER = "ldirectord"  # ldirectord: the liveness test matches /ldirectord/ in the cmdline
-COMPAT_FLAG = ("-X", "ldirectord-compatible")  # an inert interpreter option carrying MARKER
 
 
 def cfgname(config_arg: str | None) -> str:
@@ -129,17 +128,3 @@ def remove(path: str, pid: int | None = None) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def ensure_marker() -> None:
-    """Re-exec with "ldirectord" in the command line unless it is there already.
-
-    ldirectord's own status/stop and the OCF agent accept a pid only if /proc/PID/cmdline
-    matches /ldirectord/; a Python -X option carries the word without changing anything else.
-    """
-    own = cmdline(os.getpid())
-    # no /proc, or already re-executed: never loop
-    if own is None or MARKER in own or COMPAT_FLAG[1] in sys._xoptions:
-        return
-    argv = list(sys.orig_argv)
-    os.execv(sys.executable, [argv[0], *COMPAT_FLAG, *argv[1:]])

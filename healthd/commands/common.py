@@ -1,9 +1,9 @@
 """What the lifecycle verbs share: an instance's identity, its configuration, its daemon's state.
 
 Messages and exit codes are ldirectord's (ldirectord.md §1.3-§1.4): 0 running/success, 1 not
-found or stale, 2 configuration error, 3 stopped. Light on purpose: `run` and `start` re-exec
-themselves before loading anything heavy (pidfile.ensure_marker), so this imports no logging,
-no asyncio and no configuration reader until a function needs them.
+found or stale, 2 configuration error, 3 stopped. Light on purpose: `run` and `start` mark
+their command line (healthd.marker, which may re-exec) before loading anything heavy, so
+this imports no logging, no asyncio and no configuration reader until a function needs them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from healthd import pidfile
+from healthd import marker, pidfile
 from healthd.errors import ConfigErrors, HealthdError
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def find(inst: Instance) -> pidfile.PidStatus:
 def prepare(ns: argparse.Namespace) -> tuple[Instance, Config] | int:
     """Return the instance and its loaded config, or the exit code that says why not."""
     if not ns.debug:
-        pidfile.ensure_marker()  # re-execs so the cmdline carries "ldirectord"
+        marker.ensure()  # the cmdline carries "ldirectord" (a new title, else a re-exec)
     inst = locate(ns)
     if inst is None:
         return EXIT_FAIL

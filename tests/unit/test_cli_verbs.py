@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from healthd import app, cli, pidfile
+from healthd import app, cli, marker, pidfile
 from healthd.commands import common, stop
 from tests.unit._procs import dead_pid, spawn_marked
 
@@ -249,6 +249,6 @@ def test_console_script_positional_config_and_verb(tmp_path):
 )
 def test_the_marker_re_exec_happens_before_argparse_only_for_plain_runs(argv, early, monkeypatch):
     calls = []
-    monkeypatch.setattr(pidfile, "ensure_marker", lambda: calls.append(True))
+    monkeypatch.setattr(marker, "ensure", lambda: calls.append(True))
     cli._mark_early(argv)
     assert calls == ([True] if early else [])

@@ -92,14 +92,3 @@ def test_failed_write_raises_and_leaves_no_temporary(tmp_path):
     with pytest.raises(IsADirectoryError):
         pidfile.write(str(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pid"]
-
-
-def test_ensure_marker_reexecs_once(tmp_path):
-    code = (
-        "import sys; from healthd import pidfile; pidfile.ensure_marker(); "
-        "print(sorted(sys._xoptions), pidfile.MARKER in pidfile.cmdline(__import__('os').getpid()))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-    assert out == "['ldirectord-compatible'] True\n"
