@@ -11,16 +11,20 @@ caller bounds it with asyncio.timeout and turns the failure into a Result.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, cast
-
-from yarl import URL
+from typing import TYPE_CHECKING, Final, cast
 
 from checks._exchange import Exchange
 from checks.base import host_text
+
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv6Address
+
+    from yarl import URL  # imported by checks.http only when a request needs URL parsing
 
 MAX_HEAD: Final = 64 * 1024  # bytes of status line + headers accepted
 _NO_BODY: Final = frozenset({204, 304})
@@ -292,6 +296,34 @@ def direct(method: str, url: URL, headers: Mapping[str, str]) -> Direct | None:
     all_headers = {"Host": host_header(url), **headers, "Connection": "close"}
     data = _request(method, url.raw_path_qs or "/", all_headers)
     return Direct(*where, data, method == "HEAD")
+
+
+# a path yarl leaves as written: unreserved characters and "/" (RFC 3986), no dot segment,
+# no empty one; anything else (a query, a quote, %, non-ASCII) is parsed by yarl instead
+_PLAIN_PATH: Final = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?")
+
+
+def direct_plain(
+    method: str,
+    address: IPv4Address | IPv6Address,
+    port: int,
+    request: str,
+    headers: Mapping[str, str],
+) -> Direct | None:
+    """Prepare `method http://address:port/request` without a URL object, when it is plain.
+
+    The same bytes as direct() on yarl's URL for it (tests/checks/test_http_plain.py), for
+    the common request that needs no parsing; None for any other, which takes direct().
+    """
+    path = "/" + request
+    if port <= 0 or _PLAIN_PATH.fullmatch(path) is None:
+        return None
+    host = str(address)
+    authority = host_text(address)
+    all_headers = {"Host": authority if port == 80 else f"{authority}:{port}", **headers}
+    all_headers["Connection"] = "close"
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    return Direct(family, (host, port), _request(method, path, all_headers), method == "HEAD")
 
 
 async def fetch_direct(request: Direct, *, limit: int) -> Response:

@@ -12,14 +12,15 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from re import Pattern
-from typing import ClassVar, Final, Self
-
-from yarl import URL
+from typing import TYPE_CHECKING, ClassVar, Final, Self
 
 from checks import _httpclient as client
 from checks._util import TLSSettings, classify, compile_receive
 from checks.base import CheckContext, CheckOptionError, Reason, Result, Stopwatch, Target, timed
 from checks.deadline import within
+
+if TYPE_CHECKING:
+    from yarl import URL  # imported when a request needs parsing (_url), not for a plain path
 
 MAX_BODY: Final = 1 << 20  # bytes of body read for the receive test; the rest is ignored
 MAX_REDIRECTS: Final = 7  # ldirectord: LWP's default max_redirect
@@ -32,7 +33,7 @@ _NO_ANSWER: Final = "server closed the connection without answering"
 class _Plan:
     """What one target's check fetches first, worked out once: most runs need nothing more."""
 
-    url: URL
+    url: URL | None  # None for a plain request sent direct: parsed only if it redirects
     proxy: URL | None
     headers: Mapping[str, str]  # for the configured origin: with the virtualhost, if any
     direct: client.Direct | None  # the first request ready to send, when it can go direct
@@ -114,12 +115,13 @@ class HTTPCheck:
             plan = self._plans[target] = self._plan(target)
         url = plan.url
         for hop in range(MAX_REDIRECTS + 1):
-            # Host header and SNI name go to the configured origin only, never to another host
-            # a redirect points at (LWP drops Host on every redirect; we keep it on the origin)
-            same = hop == 0 or url.origin() == plan.url.origin()
             if hop == 0 and plan.direct is not None:
                 resp = await client.fetch_direct(plan.direct, limit=MAX_BODY)
             else:
+                assert url is not None  # only the first hop may go direct without one
+                # Host header and SNI name go to the configured origin only, never to another
+                # host a redirect points at (LWP drops Host on every redirect; we keep it)
+                same = hop == 0 or url.origin() == self.url(target).origin()
                 resp = await client.fetch(
                     self.method,
                     url,
@@ -131,17 +133,23 @@ class HTTPCheck:
                 )
             location = resp.headers.get("location")
             if resp.status in _REDIRECTS and location and hop < MAX_REDIRECTS:
-                url = url.join(URL(location))
+                url = (url or self.url(target)).join(_url(location))
                 continue
             return self._judge(resp.status, resp.reason, _decode(resp.body, resp.charset), sw)
         raise AssertionError("unreachable: the last hop always returns")  # pragma: no cover
 
     def _plan(self, target: Target) -> _Plan:
         """Work out once per target what its first request is (most runs need nothing more)."""
-        url = self.url(target)
         proxy = self.proxy(target)
         vhost = self._host_header(target) if proxy is None else None  # ldirectord: none for proxies
         headers = {**_HEADERS, "Host": vhost} if vhost else _HEADERS
+        if proxy is None and self.scheme == "http" and not _is_absolute(self.request):
+            plain = client.direct_plain(
+                self.method, target.address, target.port, self.request, headers
+            )
+            if plain is not None:
+                return _Plan(None, None, headers, plain)
+        url = self.url(target)
         prepared = client.direct(self.method, url, headers) if proxy is None else None
         return _Plan(url, proxy, headers, prepared)
 
@@ -184,22 +192,29 @@ class HTTPProxyCheck(HTTPCheck):
 
     def proxy(self, target: Target) -> URL | None:
         """Return the real as the proxy URL."""
-        return URL(f"http://{target.host}:{target.port}/")
+        return _url(f"http://{target.host}:{target.port}/")
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def _real_url(scheme: str, host: str, port: int, request: str) -> URL:
     # parsed once per real: building a URL costs more than the rest of a request's set-up
-    return URL(f"{scheme}://{host}:{port}/{request}")
+    return _url(f"{scheme}://{host}:{port}/{request}")
 
 
 def _is_absolute(request: str) -> bool:
     return request.lower().startswith(("http://", "https://"))
 
 
+def _url(text: str) -> URL:
+    """Parse `text` with yarl, imported on first use."""
+    from yarl import URL
+
+    return URL(text)
+
+
 def _parse_url(text: str) -> URL:
     try:
-        url = URL(text)
+        url = _url(text)
     except ValueError as exc:
         raise CheckOptionError("request", f"invalid URL {text!r}: {exc}") from exc
     if not url.host:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 
 from healthd.errors import HealthdError
@@ -62,6 +61,8 @@ def save(path: str, overrides: Iterable[Override]) -> None:
     body = {"version": VERSION, "overrides": [o.as_dict() for o in overrides]}
     text = json.dumps(body, indent=2) + "\n"
     directory = os.path.dirname(path) or "."
+    import tempfile  # here: only an operator's change writes, a start only reads
+
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".state.", dir=directory)

@@ -7,7 +7,6 @@ deprecated ones. Reports syntax problems only; names stay unresolved and default
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -268,6 +267,8 @@ def _glued_hash(raw: RawConfig, d: Directive) -> bool:
 
 
 def _unknown(raw: RawConfig, d: Directive) -> None:
+    import difflib  # here: only a file with a mistake needs it, not every start
+
     names = [*SPECS, "virtual", "virtual6"]
     close = difflib.get_close_matches(d.key, names, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
