@@ -17,6 +17,12 @@ network namespace of its own and reads the table over netlink:
 `--checkout DIR` (repeatable) runs the healthd of another source tree (an unpacked
 `git archive` of an older commit, say) as well, alternating with this one sample by sample,
 so a before/after comparison sees the same machine load.
+
+`--bytecode cached` (the default) compiles each tree's healthd and checks first, as an
+installed package has them; `--bytecode none` removes their __pycache__ and runs with
+PYTHONDONTWRITEBYTECODE=1, so every start compiles healthd's own source again (what a
+source checkout run in an environment with that variable set does; the standard library
+and site-packages keep their bytecode either way).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import asyncio
 import ctypes
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -198,6 +205,21 @@ def trace(
     )
 
 
+def prepare_bytecode(trees: list[Tree], mode: str, env: dict[str, str]) -> None:
+    """Compile each tree's packages (`cached`) or remove their bytecode (`none`); set env."""
+    packages = [str(t.path / p) for t in trees for p in ("healthd", "checks")]
+    if mode == "none":
+        for package in packages:
+            for cache in Path(package).rglob("__pycache__"):
+                shutil.rmtree(cache)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        return
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], env=env)
+    if done.returncode != 0:  # a read-only tree (the VM mounts the host's / read-only)
+        print("startup: some bytecode could not be written; compile those trees beforehand")
+
+
 def _figures(values: list[float]) -> str:
     runs = ", ".join(f"{v:.2f}" for v in values)
     return f"median {statistics.median(values):.2f} s (runs: {runs})"
@@ -209,6 +231,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--kernel", action="store_true", help="real IPVS (root, in the VM)")
     parser.add_argument("--checkout", action="append", type=Path, default=[])
+    parser.add_argument("--bytecode", choices=("cached", "none"), default="cached")
     parser.add_argument(
         "--trace",
         type=Path,
@@ -224,6 +247,7 @@ def main() -> int:
     cf = work / "startup.cf"
     cf.write_text(config_text(args.reals))
     env = {**os.environ, "HEALTHD_RUNDIR": str(work)}
+    prepare_bytecode(trees, args.bytecode, env)
     if args.kernel:
         count = kernel_reader()
     else:
@@ -240,7 +264,10 @@ def main() -> int:
         for n, tree in enumerate(trees):
             trace(args.trace / str(n), tree, env, count, args.reals)
     where = "kernel IPVS" if args.kernel else "in-memory table"
-    print(f"{platform.node()} {platform.release()} Python {platform.python_version()}, {where}")
+    print(
+        f"{platform.node()} {platform.release()} Python {platform.python_version()}, {where},"
+        f" bytecode {args.bytecode}"
+    )
     for tree in trees:
         print(f"{tree.path}:")
         print(f"  exec -> {args.reals} reals programmed: {_figures(tree.runs)}")
