@@ -12,9 +12,10 @@ With no verb, healthd runs in the foreground (the systemd form).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from healthd import __version__
 
@@ -52,12 +53,40 @@ healthd verbs:     run (default: foreground, for systemd)  configtest  dump
 """
 
 
+def _columns() -> int:
+    """Return the terminal's width as shutil.get_terminal_size() does (COLUMNS, else the
+    terminal of stdout, else 80)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def _parser_class() -> type[argparse.ArgumentParser]:
     import argparse  # here: `run` and `start` re-exec before it would be of any use
+
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's formatter, sized as shutil.get_terminal_size would, without importing
+        shutil (and bz2, lzma, zlib with it) for a daemon that prints no help."""
+
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:  # fmt: skip
+            width = _columns() - 2 if width is None else width
+            super().__init__(prog, indent_increment, max_help_position, width)
 
     class _Parser(argparse.ArgumentParser):
         """ArgumentParser whose usage errors exit 255, as ldirectord's do (argparse says 2,
         which is the exit status of a configuration error)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", _Formatter)
+            super().__init__(*args, **kwargs)
 
         def error(self, message: str) -> NoReturn:
             self.print_usage(sys.stderr)
@@ -66,44 +95,56 @@ def _parser_class() -> type[argparse.ArgumentParser]:
     return _Parser
 
 
-def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
-    _Parser = _parser_class()
-    parsers: dict[str, argparse.ArgumentParser] = {}
-    for verb in COMMANDS:
-        parsers[verb] = _Parser(prog=f"healthd {verb}", add_help=True)
-    fmt = ("yaml", "json")
-    parsers["configtest"].add_argument(
-        "--strict",
-        action="store_true",
-        help="make every line ldirectord would reject or read differently an error",
-    )
-    parsers["dump"].add_argument("--format", choices=fmt, default="yaml")
-    parsers["status"].add_argument("--format", choices=("text", *fmt), default="text")
-    parsers["check"].add_argument("virtual", nargs="?", help="virtual service, e.g. 192.0.2.10:80")
-    parsers["check"].add_argument("real", nargs="?", help="real server, e.g. 198.51.100.5:80")
-    parsers["check"].add_argument("--format", choices=("text", *fmt), default="text")
-    parsers["ipvs"].add_argument("action", choices=("dump",))
-    parsers["ipvs"].add_argument("--format", choices=("ipvsadm", *fmt), default="ipvsadm")
-    ctl = parsers["ctl"]
-    ctl.add_argument("action", choices=("drain", "ready", "maint", "weight"))
-    ctl.add_argument("virtual", help="virtual service, e.g. 192.0.2.10:80")
-    ctl.add_argument("real", help="real server, e.g. 198.51.100.5:80")
-    ctl.add_argument("value", nargs="?", help="weight: the new weight; drain: timeout seconds")
-    parsers["demo"].add_argument(
-        "--duration",
-        type=float,
-        default=30.0,
-        help="longest run in seconds; ends once the recovery is shown (0: until Ctrl-C)",
-    )
-    parsers["demo"].add_argument(
-        "--fake", action="store_true", help="use the in-memory table even where IPVS is available"
-    )
-    parsers["demo"].add_argument(
-        "--http", type=int, default=9188, metavar="PORT",
-        help="serve the status page and metrics on 127.0.0.1:PORT (default 9188; 0: any)",
-    )  # fmt: skip
-    parsers["demo"].add_argument("--no-http", action="store_true", help="no status page")
-    return parsers
+_FORMATS = ("yaml", "json")
+# verb -> its own arguments, as (flags, add_argument keywords); a verb not named takes none
+_VERB_ARGUMENTS: dict[str, tuple[tuple[tuple[str, ...], dict[str, Any]], ...]] = {
+    "configtest": (
+        (("--strict",), {
+            "action": "store_true",
+            "help": "make every line ldirectord would reject or read differently an error",
+        }),
+    ),
+    "dump": ((("--format",), {"choices": _FORMATS, "default": "yaml"}),),
+    "status": ((("--format",), {"choices": ("text", *_FORMATS), "default": "text"}),),
+    "check": (
+        (("virtual",), {"nargs": "?", "help": "virtual service, e.g. 192.0.2.10:80"}),
+        (("real",), {"nargs": "?", "help": "real server, e.g. 198.51.100.5:80"}),
+        (("--format",), {"choices": ("text", *_FORMATS), "default": "text"}),
+    ),
+    "ipvs": (
+        (("action",), {"choices": ("dump",)}),
+        (("--format",), {"choices": ("ipvsadm", *_FORMATS), "default": "ipvsadm"}),
+    ),
+    "ctl": (
+        (("action",), {"choices": ("drain", "ready", "maint", "weight")}),
+        (("virtual",), {"help": "virtual service, e.g. 192.0.2.10:80"}),
+        (("real",), {"help": "real server, e.g. 198.51.100.5:80"}),
+        (("value",), {"nargs": "?", "help": "weight: the new weight; drain: timeout seconds"}),
+    ),
+    "demo": (
+        (("--duration",), {
+            "type": float, "default": 30.0,
+            "help": "longest run in seconds; ends once the recovery is shown (0: until Ctrl-C)",
+        }),
+        (("--fake",), {
+            "action": "store_true",
+            "help": "use the in-memory table even where IPVS is available",
+        }),
+        (("--http",), {
+            "type": int, "default": 9188, "metavar": "PORT",
+            "help": "serve the status page and metrics on 127.0.0.1:PORT (default 9188; 0: any)",
+        }),
+        (("--no-http",), {"action": "store_true", "help": "no status page"}),
+    ),
+}  # fmt: skip
+
+
+def _verb_parser(verb: str) -> argparse.ArgumentParser:
+    """Return the parser of one verb's own arguments (only that verb's: a start builds one)."""
+    parser = _parser_class()(prog=f"healthd {verb}", add_help=True)
+    for flags, keywords in _VERB_ARGUMENTS.get(verb, ()):
+        parser.add_argument(*flags, **keywords)
+    return parser
 
 
 def _global_parser() -> argparse.ArgumentParser:
@@ -140,7 +181,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     if positional_config is not None and ns.config is not None:
         sys.stderr.write("healthd: give the configuration either with -c or as CONFIG, not both\n")
         raise SystemExit(EXIT_USAGE)
-    sub = _verb_parsers()[verb].parse_args(words)
+    sub = _verb_parser(verb).parse_args(words)
     merged = type(sub)(**vars(sub))
     merged.verb = verb
     merged.debug = ns.debug

@@ -9,6 +9,7 @@ and the check modules the configuration does not name.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,28 @@ print(json.dumps([m for m in {NOT_AT_START!r} if m in sys.modules]))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_parsing_the_daemon_command_line_loads_no_shutil() -> None:
+    # argparse's formatter imports shutil (and bz2, lzma, zlib) for the terminal's width;
+    # healthd's measures it the same way itself and builds only the verb's own parser
+    code = (
+        "import json, sys\nfrom healthd import cli\nns = cli.parse(['-c', 'web.cf'])\n"
+        "print(json.dumps([ns.verb, 'shutil' in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert json.loads(out) == ["run", False]
+
+
+@pytest.mark.parametrize("columns", ["50", "200", ""])
+def test_help_is_laid_out_as_argparse_lays_it_out(columns: str) -> None:
+    code = (
+        "import argparse\nfrom healthd import cli\n"
+        "for p in [cli._global_parser(), *(cli._verb_parser(v) for v in cli.COMMANDS)]:\n"
+        "    ours = p.format_help()\n    p.formatter_class = argparse.HelpFormatter\n"
+        "    assert ours == p.format_help(), p.prog\n"
+    )
+    env = {**os.environ, "COLUMNS": columns}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)
