@@ -52,17 +52,17 @@ def build(
     ready_fd: int | None,
 ) -> Daemon:
     """Return the daemon for `config` on `driver`, with the plugins and the notifier."""
-    from healthd import heap, statefile
+    from healthd import statefile
     from healthd.alerts import EmailAlerts
     from healthd.daemon import Daemon
     from healthd.engine import Engine
     from healthd.monitor import MonitorFile
-    from healthd.plugins import Plugin
+    from healthd.plugins import Plugin, Settle
     from healthd.runtime import Runtime
     from healthd.sdnotify import Notifier
 
     runtime = Runtime(statefile.path_for(config))
-    plugins: list[Plugin] = [EmailAlerts(config), MonitorFile(), heap.Settle(), runtime]
+    plugins: list[Plugin] = [EmailAlerts(config), MonitorFile(), Settle(), runtime]
     operator = None
     if config.http_listen is not None:
         from healthd.web.operator import Operator  # aiohttp only when configured

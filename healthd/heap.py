@@ -1,15 +1,19 @@
 """The cyclic garbage collector, set for a daemon whose heap is mostly its own configuration.
 
+Imports nothing of healthd, so the command line can tune it before anything else loads.
+
 With thousands of reals, the objects built from the config (virtuals, reals, probes, one
 prober task each) outnumber by far the short-lived ones a check run makes. Python's default
 collector rescans them all again and again: at 5,000 reals checked each second it took about
 15 % of healthd's CPU (bench/RESULTS.md). Two standard remedies, as long-running Python
 services use them:
 
-- `tune()` at start: the youngest generation is collected after YOUNG new container objects
-  instead of 700, so a check's garbage is mostly freed by reference counting first;
-- `settle()` each time a config is in force (start, every reload): one full collection, then
-  everything left is frozen out of later collections. It unfreezes first, so what an old
+- `tune()` at start, before the daemon's modules load (healthd.cli): the youngest
+  generation is collected after YOUNG new container objects instead of 700, so a check's
+  garbage is mostly freed by reference counting first (and the imports run faster);
+- `settle()` each time a config is in force (start, every reload; the engine listener
+  `healthd.plugins.Settle` calls it): one full collection, then everything left is frozen
+  out of later collections. It unfreezes first, so what an old
   config held in reference cycles is collected at the next reload.
 
 Memory is not at stake: reference counting still frees every object outside a cycle at once.
@@ -25,8 +29,6 @@ from __future__ import annotations
 
 import gc
 from typing import Final
-
-from healthd.plugins import Plugin
 
 YOUNG: Final = 10_000  # new container objects between two young collections (Python: 700)
 M_TRIM_THRESHOLD: Final = -1  # glibc's mallopt parameters (malloc.h)
@@ -62,12 +64,3 @@ def settle() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
-
-
-class Settle(Plugin):
-    """An engine listener that settles the heap each time a config comes into force."""
-
-    async def on_state(self, state: str) -> None:
-        """On `running` (after the start and after every reload), collect and freeze."""
-        if state == "running":
-            settle()

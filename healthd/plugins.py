@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checks.base import Result
-from healthd import logs
+from healthd import heap, logs
 from healthd.model import Config, Real, Virtual
 
 log = logs.get_logger("healthd.engine")
@@ -147,3 +147,12 @@ class Plugins:
 
 def _name(plugin: Plugin) -> str:
     return type(plugin).__name__
+
+
+class Settle(Plugin):
+    """Settles the heap (healthd.heap) each time a config comes into force."""
+
+    async def on_state(self, state: str) -> None:
+        """On `running` (after the start and after every reload), collect and freeze."""
+        if state == "running":
+            heap.settle()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from healthd import heap
+from healthd import heap, plugins
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ def test_settle_freezes_the_survivors_and_collects_cycles_first() -> None:
 
 async def test_the_listener_settles_on_running_only() -> None:
     gc.unfreeze()
-    listener = heap.Settle()
+    listener = plugins.Settle()
     for state in ("starting", "reloading", "stopping"):
         await listener.on_state(state)
         assert gc.get_freeze_count() == 0
