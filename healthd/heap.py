@@ -13,8 +13,8 @@ services use them:
   garbage is mostly freed by reference counting first (and the imports run faster);
 - `settle()` each time a config is in force (start, every reload; the engine listener
   `healthd.plugins.Settle` calls it): one full collection, then everything left is frozen
-  out of later collections. It unfreezes first, so what an old
-  config held in reference cycles is collected at the next reload.
+  out of later collections. It unfreezes first, so what an old config held in reference
+  cycles is collected at the next reload.
 
 Memory is not at stake: reference counting still frees every object outside a cycle at once.
 
