@@ -195,7 +195,7 @@ def _listener(tally: Tally) -> Any:
 
 async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Awaitable[None]]:
     """Load the generated config, start the Engine; return how to stop it."""
-    from healthd import heap, logs
+    from healthd import heap, logs, plugins
     from healthd.config import load
     from healthd.engine import Engine
     from healthd.ipvs.fake import FakeDriver
@@ -207,7 +207,7 @@ async def run_healthd(args: argparse.Namespace, tally: Tally) -> Callable[[], Aw
     config = await asyncio.to_thread(load, str(cf))
     listener = _listener(tally)
     heap.tune()  # the daemon's collector settings (healthd.app.serve)
-    engine = Engine(config, FakeDriver(), listeners=[listener, heap.Settle()])
+    engine = Engine(config, FakeDriver(), listeners=[listener, plugins.Settle()])
     task = asyncio.create_task(engine.run())
     waiter = asyncio.create_task(listener.running.wait())
     await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

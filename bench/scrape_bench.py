@@ -40,7 +40,7 @@ RATE_MIN = 0.99  # achieved / configured counted as equal (window edges)
 
 async def start(n: int, port: int, workdir: Path) -> tuple[Any, Any, Any, Any]:
     """Start the Engine with the operator's plugins; return engine, metrics, server, task."""
-    from healthd import heap, logs
+    from healthd import heap, logs, plugins
     from healthd.config import load
     from healthd.engine import Engine
     from healthd.ipvs.fake import FakeDriver
@@ -54,7 +54,7 @@ async def start(n: int, port: int, workdir: Path) -> tuple[Any, Any, Any, Any]:
     from ipaddress import ip_address
 
     operator = Operator(FakeDriver(), (ip_address("127.0.0.1"), 0))
-    engine = Engine(config, operator.driver, listeners=[operator.stats, heap.Settle()])
+    engine = Engine(config, operator.driver, listeners=[operator.stats, plugins.Settle()])
     task = asyncio.create_task(engine.run())
     sampler = asyncio.create_task(operator.stats.run())
 
