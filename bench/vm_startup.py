@@ -278,11 +278,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def outside_checkout(args: argparse.Namespace) -> list[str]:
+    """Return the output paths the guest could not write: only the checkout is writable there."""
+    checkout = Path(__file__).resolve().parents[1]
+    paths = [p for p in (args.write, args.json, args.keep) if p is not None]
+    return [str(p) for p in paths if not p.resolve().is_relative_to(checkout)]
+
+
 def main() -> int:
     argv = sys.argv[1:]
+    args = parse(argv)
+    if bad := outside_checkout(args):
+        # the guest sees the host's / read-only: say so now, not after minutes of measuring
+        print(f"vm_startup: outside the checkout, read-only in the VM: {', '.join(bad)}")
+        return 2
     if os.environ.get("HEALTHD_VM") != "1":
         return in_vm(argv)
-    args = parse(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     daemons = args.daemons.split(",")
     note = machine_note(args)
