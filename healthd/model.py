@@ -130,6 +130,35 @@ class Alerts:
 
 
 @dataclass(frozen=True, slots=True)
+class Announce:
+    """How a virtual's address is announced while it has a real up (healthd extension).
+
+    Exactly one of `table` (a host route in that routing table, for a routing daemon to
+    export) and `interface` (the address itself on that interface) is set.
+    """
+
+    table: int | None = None
+    interface: str | None = None
+    fallback: bool = False  # the fallback alone keeps the announcement
+
+
+class SyncRole(enum.StrEnum):
+    """A role of the kernel's IPVS connection sync daemon."""
+
+    MASTER = "master"
+    BACKUP = "backup"
+
+
+@dataclass(frozen=True, slots=True)
+class Syncd:
+    """The kernel's IPVS sync daemon as configured (healthd extension): roles, link, id."""
+
+    roles: frozenset[SyncRole]
+    interface: str
+    syncid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Virtual:
     """One virtual service with its reals, check and every effective setting."""
 
@@ -156,6 +185,7 @@ class Virtual:
     monitorfile: str | None = None
     servicename: str | None = None
     comment: str | None = None
+    announce: Announce | None = None  # healthd extension: route or address while up
     loc: Location | None = field(default=None, compare=False)
 
     @property
@@ -188,3 +218,4 @@ class Config:
     max_in_flight: int = 256  # checks running at once
     http_listen: tuple[IPAddress, int] | None = None  # metrics, status page and API; None: off
     state_file: str | None = None  # runtime overrides; None: STATE_DIR/<config name>.state.json
+    syncd: Syncd | None = None  # the kernel's connection sync daemon; None: left alone

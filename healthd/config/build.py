@@ -12,6 +12,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, TypeVar
 
 import checks
+from healthd.config import cluster
 from healthd.config import values as v
 from healthd.config.parser import RawConfig, RawVirtual, Setting
 from healthd.config.reals import MAX_RANGE, duplicate
@@ -109,6 +110,7 @@ def build(raw: RawConfig, resolver: Resolver, hostname: str) -> tuple[Config, li
         max_in_flight=b.glob("max_in_flight", int, 256),
         http_listen=get(raw.settings, "http_listen", tuple),
         state_file=get(raw.settings, "state_file", str),
+        syncd=cluster.syncd(raw.settings, b.resolver, b.error),
     )
     return config, b.diagnostics
 
@@ -229,6 +231,7 @@ def _virtual(b: _Builder, rv: RawVirtual) -> Virtual | None:
         monitorfile=get(rv.settings, "monitorfile", str),
         servicename=get(rv.settings, "servicename", str),
         comment=get(rv.settings, "comment", str),
+        announce=cluster.announce(rv.settings, b.resolver, b.error, fwmark=head.fwmark is not None),
         loc=rv.loc,
     )
 

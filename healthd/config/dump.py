@@ -12,17 +12,23 @@ from ipaddress import IPv4Address, IPv6Address
 
 from checks.base import host_text
 from healthd.config.build import guessed_service
+from healthd.config.cluster import ROLES
 from healthd.model import (
     AlertStatus,
+    Announce,
     CheckSpec,
     CheckType,
     Config,
     Fallback,
     Proto,
     Real,
+    Syncd,
+    SyncRole,
     Virtual,
 )
 
+# the cluster settings (config/cluster.py) show only when set: most files have none
+_WHEN_SET = frozenset({"announce", "syncd"})
 PlainValue = str | int | float | bool | None | list["PlainValue"] | dict[str, "PlainValue"]
 
 
@@ -32,7 +38,7 @@ def _plain(value: object) -> PlainValue:
         if isinstance(value, Virtual):
             out["name"] = value.name
         for f in fields(value):
-            if f.name != "loc":
+            if f.name != "loc" and not (f.name in _WHEN_SET and getattr(value, f.name) is None):
                 out[f.name] = _plain(getattr(value, f.name))
         return out
     if isinstance(value, enum.Enum):
@@ -40,7 +46,7 @@ def _plain(value: object) -> PlainValue:
     if isinstance(value, IPv4Address | IPv6Address):
         return str(value)
     if isinstance(value, frozenset):
-        return [s.value for s in AlertStatus if s in value]
+        return [s.value for s in (*AlertStatus, *SyncRole) if s in value]
     if isinstance(value, tuple | list):
         return [_plain(x) for x in value]
     assert value is None or isinstance(value, str | int | float | bool), value
@@ -86,6 +92,7 @@ def render_config(config: Config) -> str:
         address, port = config.http_listen
         lines.append(f"http_listen={host_text(address)}:{port}")
     lines += [_raw("execute", e) for e in config.execute]
+    lines += _syncd(config.syncd)
     for key in ("callback", "emailalertfrom", "maintenancedir", "state_file"):
         value = getattr(config, key)
         if value is not None:
@@ -129,6 +136,7 @@ def _virtual(v: Virtual) -> list[str]:
             body.append(_raw(key, value))
     if v.fallback is not None:
         body.append(_fallback(v, v.fallback))
+    body += _announce(v.announce)
     body += [_real(v, r) for r in v.reals]
     return [_head(v), *("    " + line for line in body)]
 
@@ -189,3 +197,20 @@ def _real(v: Virtual, r: Real) -> str:
     if r.upper:
         text += f" u:{r.upper}"
     return text
+
+
+def _announce(a: Announce | None) -> list[str]:
+    if a is None:
+        return []
+    where = (
+        f"announce_table={a.table}" if a.table is not None else f"announce_interface={a.interface}"
+    )
+    return [where, f"announce_fallback={_yes(a.fallback)}"]
+
+
+def _syncd(s: Syncd | None) -> list[str]:
+    if s is None:
+        return []
+    mode = next(name for name, roles in ROLES.items() if roles == s.roles)
+    lines = [f"syncd={mode}", f"syncd_id={s.syncid}"]
+    return [*lines, f"syncd_interface={s.interface}"] if s.interface else lines

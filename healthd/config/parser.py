@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from healthd.config import addresses as a
-from healthd.config import reals
+from healthd.config import cluster, reals
 from healthd.config import values as v
 from healthd.config.lexer import Blank, Directive, Lexed, unquoted_hash
 from healthd.errors import Diagnostic
@@ -68,6 +68,9 @@ SPECS: Final[dict[str, Spec]] = {
     "max_in_flight": Spec(G, _COUNT),  # healthd extension
     "http_listen": Spec(G, _simple(v.listen)),  # healthd extension
     "state_file": Spec(G, _STR),  # healthd extension
+    "syncd": Spec(G, _simple(cluster.roles)),  # healthd extension (config/cluster.py)
+    "syncd_interface": Spec(G, _simple(cluster.interface)),  # healthd extension
+    "syncd_id": Spec(G, _simple(cluster.syncid)),  # healthd extension
     # global and virtual
     "checktimeout": Spec(GV, _SECONDS),
     "negotiatetimeout": Spec(GV, _SECONDS),
@@ -112,6 +115,9 @@ SPECS: Final[dict[str, Spec]] = {
     "servicename": Spec(V, _RAW, raw=True),
     "comment": Spec(V, _RAW, raw=True),
     "load": Spec(V, _STR),  # ldirectord: parsed, never used
+    "announce_table": Spec(V, _simple(cluster.table)),  # healthd extension (config/cluster.py)
+    "announce_interface": Spec(V, _simple(cluster.interface)),  # healthd extension
+    "announce_fallback": Spec(V, _YESNO),  # healthd extension
 }
 
 # ldirectord rejects these with these words (l.1444, 1680, 1789)

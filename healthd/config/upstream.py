@@ -34,6 +34,12 @@ HEALTHD_ONLY: Final = frozenset(
         "tls_hostname",
         "http_listen",
         "state_file",
+        "announce_table",
+        "announce_interface",
+        "announce_fallback",
+        "syncd",
+        "syncd_interface",
+        "syncd_id",
     )
 )
 _WIDE: Final = "".join(ch for ch in BLANKS if not ch.isascii())

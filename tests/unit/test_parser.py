@@ -14,11 +14,14 @@ from healthd.config import StaticResolver, parse_text
 from healthd.config.parser import SPECS
 from healthd.model import (
     AlertStatus,
+    Announce,
     CheckType,
     Config,
     Forward,
     Proto,
     ServiceName,
+    Syncd,
+    SyncRole,
     Virtual,
 )
 
@@ -116,6 +119,9 @@ VIRTUAL_CASES = [
     ("tls_verify=yes", "check.tls_verify", True),
     ('tls_cafile="/etc/ssl/ca.pem"', "check.tls_cafile", "/etc/ssl/ca.pem"),
     ("tls_hostname=www.example.com", "check.tls_hostname", "www.example.com"),
+    ("announce_table=100", "announce", Announce(table=100)),
+    ("announce_interface=lo", "announce", Announce(interface="lo")),
+    ("announce_table=main\nannounce_fallback=yes", "announce", Announce(254, None, True)),
 ]
 
 
@@ -153,6 +159,9 @@ GLOBAL_CASES = [
     ("http_listen=127.0.0.1:9188", "http_listen", (IPv4Address("127.0.0.1"), 9188)),
     ("http_listen=[::1]:9188", "http_listen", (IPv6Address("::1"), 9188)),
     ("state_file=/var/lib/lb/state.json", "state_file", "/var/lib/lb/state.json"),
+    ("syncd=no", "syncd", Syncd(frozenset(), "")),
+    ("syncd_interface=lo\nsyncd=both", "syncd", Syncd(frozenset(SyncRole), "lo")),
+    ("syncd_id=7\nsyncd=master\nsyncd_interface=lo", "syncd.syncid", 7),
     ("checktimeout=2", "virtuals[0].check.checktimeout", 2.0),
     ("negotiatetimeout=9", "virtuals[0].check.negotiatetimeout", 9.0),
     ("checkcount=2", "virtuals[0].check.checkcount", 2),

@@ -49,6 +49,31 @@ REJECTED = [
         "t.cf:1:13: error: invalid http_listen '127.0.0.1:65536' (expected ADDRESS:PORT, e.g. 127.0.0.1:9188 or [::1]:9188)",
     ),
     ('state_file=""\n', "t.cf:1:12: error: state_file must not be empty"),
+    # the cluster directives (healthd/config/cluster.py; more in test_config_cluster.py)
+    (
+        "syncd=sometimes\n",
+        "t.cf:1:7: error: invalid syncd 'sometimes' (expected master, backup, both or no)",
+    ),
+    (
+        "syncd_interface=a/b\n",
+        "t.cf:1:17: error: invalid syncd_interface 'a/b' (expected an interface name)",
+    ),
+    (
+        "syncd_id=256\n",
+        "t.cf:1:10: error: invalid syncd_id '256' (expected a whole number from 0 to 255)",
+    ),
+    (
+        "virtual=192.0.2.10:80\n    announce_table=0\n",
+        "t.cf:2:20: error: invalid announce_table 0 (expected a table from 1 to 4294967295)",
+    ),
+    (
+        "virtual=192.0.2.10:80\n    announce_interface=x/y\n",
+        "t.cf:2:24: error: invalid announce_interface 'x/y' (expected an interface name)",
+    ),
+    (
+        "virtual=192.0.2.10:80\n    announce_fallback=maybe\n",
+        "t.cf:2:23: error: announce_fallback must be 'yes' or 'no', not 'maybe'",
+    ),
     (
         "virtual=192.0.2.10:80\n    checktimeout=abc\n",
         "t.cf:2:18: error: invalid checktimeout 'abc' (expected a number of seconds greater than 0)",
