@@ -58,11 +58,13 @@ def build(
     from healthd.engine import Engine
     from healthd.monitor import MonitorFile
     from healthd.plugins import Plugin, Settle
+    from healthd.routes.announcer import Announcer
     from healthd.runtime import Runtime
     from healthd.sdnotify import Notifier
 
     runtime = Runtime(statefile.path_for(config))
-    plugins: list[Plugin] = [EmailAlerts(config), MonitorFile(), Settle(), runtime]
+    announcer = Announcer(config)  # opens rtnetlink only if a virtual announces
+    plugins: list[Plugin] = [EmailAlerts(config), MonitorFile(), Settle(), runtime, announcer]
     operator = None
     if config.http_listen is not None:
         from healthd.web.operator import Operator  # aiohttp only when configured

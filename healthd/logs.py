@@ -69,6 +69,13 @@ STATE_UNREADABLE: Final = "state.unreadable"
 STATE_WRITE_FAILED: Final = "state.write_failed"
 HTTP_LISTENING: Final = "http.listening"
 HTTP_LISTEN_KEPT: Final = "http.listen_unchanged_until_restart"
+# clusters (routes/, syncd.py)
+ROUTE_ANNOUNCED: Final = "route.announced"
+ROUTE_WITHDRAWN: Final = "route.withdrawn"
+ROUTE_FAILED: Final = "route.apply_failed"
+SYNCD_STARTED: Final = "syncd.started"
+SYNCD_STOPPED: Final = "syncd.stopped"
+SYNCD_FAILED: Final = "syncd.apply_failed"
 
 EVENTS: Final[frozenset[str]] = frozenset(
     value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
