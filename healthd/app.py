@@ -61,15 +61,18 @@ def build(
     from healthd.routes.announcer import Announcer
     from healthd.runtime import Runtime
     from healthd.sdnotify import Notifier
+    from healthd.syncd import SyncdControl
 
     runtime = Runtime(statefile.path_for(config))
     announcer = Announcer(config)  # opens rtnetlink only if a virtual announces
-    plugins: list[Plugin] = [EmailAlerts(config), MonitorFile(), Settle(), runtime, announcer]
+    syncd = SyncdControl(config, driver)  # the raw driver: the counting one has no daemons
+    cluster: list[Plugin] = [announcer, syncd]
+    plugins: list[Plugin] = [EmailAlerts(config), MonitorFile(), Settle(), runtime, *cluster]
     operator = None
     if config.http_listen is not None:
         from healthd.web.operator import Operator  # aiohttp only when configured
 
-        operator = Operator(driver, config.http_listen)
+        operator = Operator(driver, config.http_listen, cluster=(announcer, syncd))
         driver, plugins = operator.driver, [*plugins, operator.stats, operator]
     daemon = Daemon(
         config,

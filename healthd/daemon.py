@@ -193,6 +193,7 @@ class Daemon:
             "execute": list(self.config.execute),  # for `status` to ask each instance
             "watchdog": None if self.watch is None else (self.watch.reason or "ok"),
         }
+        view.update(self._plugins.view())  # the cluster plugins: routes, sync daemon
         return view
 
     # --- lifecycle --------------------------------------------------------------------

@@ -12,6 +12,7 @@ subclasses Plugin and overrides the hooks it cares about; the rest are no-ops:
     run()                               work of its own, run in the daemon's task group
     reconfigure(config)                 a reload took effect
     aclose()                            the daemon is stopping: finish what is queued
+    view()                              facts of its own for the status view
 
 Plugins is the fan-out: calls are awaited in order, a plugin that raises is logged
 (`listener.failed`) and the others still hear about it, and on_result goes only to the
@@ -20,7 +21,7 @@ plugins that override it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from checks.base import Result
@@ -73,6 +74,10 @@ class Plugin:
 
     async def aclose(self) -> None:
         """The daemon is stopping: finish what is queued, within the plugin's own grace."""
+
+    def view(self) -> Mapping[str, object]:
+        """Keys of its own for the status view (`healthd status`, /api/v1); none by default."""
+        return {}
 
 
 class Plugins:
@@ -143,6 +148,13 @@ class Plugins:
     async def aclose(self) -> None:
         for plugin in self.all:
             await plugin.aclose()
+
+    def view(self) -> dict[str, object]:
+        """Return the plugins' own status keys, merged (the cluster plugins' state)."""
+        merged: dict[str, object] = {}
+        for plugin in self.all:
+            merged.update(plugin.view())
+        return merged
 
 
 def _name(plugin: Plugin) -> str:

@@ -63,6 +63,9 @@ def _status(inst: Instance, report: Report) -> tuple[int, dict[str, object]]:
         view.update(control.query(inst.control_path))
     except control.ControlError as exc:
         view["error"] = str(exc)
+    if report.fmt == "text":
+        for line in cluster_lines(view):
+            out(line)
     names = _execute_names(inst, view)
     if isinstance(names, str):
         err(f"healthd: cannot list the execute= instances of {inst.path}: {names}")
@@ -75,6 +78,28 @@ def _status(inst: Instance, report: Report) -> tuple[int, dict[str, object]]:
             children.append(child_view)
     view["instances"] = children
     return code, view
+
+
+def cluster_lines(view: dict[str, object]) -> list[str]:
+    """Return the text lines for the sync daemon and the announced routes, if configured."""
+    lines = []
+    syncd = view.get("syncd")
+    if isinstance(syncd, dict):
+        running = syncd.get("running") or []
+        shown = ", ".join(_daemon(d) for d in running if isinstance(d, dict)) or "none running"
+        error = f" (error: {syncd['error']})" if syncd.get("error") else ""
+        lines.append(f"sync daemon: {shown}{error}")
+    routes = view.get("routes")
+    for route in routes if isinstance(routes, list) else ():
+        if isinstance(route, dict):
+            state = "announced" if route.get("announced") else "withdrawn"
+            error = " (kernel refuses the change)" if route.get("error") else ""
+            lines.append(f"{route.get('route')}: {state}{error}")
+    return lines
+
+
+def _daemon(d: dict[str, object]) -> str:
+    return f"{d.get('role')} on {d.get('interface')} (syncid {d.get('syncid')})"
 
 
 def _say(inst: Instance, st: pidfile.PidStatus, report: Report) -> int:

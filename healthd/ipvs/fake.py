@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from healthd.ipvs.driver import apply_idempotent, error, validate
+from healthd.ipvs.syncd_wire import SyncDaemon
 from healthd.ipvs.types import (
     AddDest,
     AddService,
@@ -64,6 +65,7 @@ class FakeDriver:
         self.journal: list[Op] = []
         self.schedulers = frozenset(schedulers)
         self.closed = False
+        self.syncd: dict[str, SyncDaemon] = {}  # role -> the sync daemon running
         self._services: dict[ServiceKey, _Entry] = {}
         self._failures: list[int] = []
         self._counters: dict[tuple[ServiceKey, DestKey], Counters] = {}
@@ -134,6 +136,27 @@ class FakeDriver:
                 self._dest_present(op, k, dk)
                 del self._services[k].dests[dk]
                 self._counters.pop((k, dk), None)
+
+    # the connection sync daemon: one per role, as in the kernel
+    async def daemons(self) -> list[SyncDaemon]:
+        """Return the sync daemons "running"."""
+        self._check_open()
+        return sorted(self.syncd.values())
+
+    async def start_daemon(self, daemon: SyncDaemon) -> None:
+        """Start one; EEXIST if that role runs (or the next failure set by fail_next)."""
+        self._check_open()
+        if self._failures:
+            raise error(None, self._failures.pop(0))
+        if daemon.role in self.syncd:
+            raise error(None, errno.EEXIST)
+        self.syncd[daemon.role] = daemon
+
+    async def stop_daemon(self, role: str) -> None:
+        """Stop the daemon of `role`; ESRCH if none runs."""
+        self._check_open()
+        if self.syncd.pop(role, None) is None:
+            raise error(None, errno.ESRCH)
 
     def _check_open(self) -> None:
         if self.closed:

@@ -22,8 +22,10 @@ import threading
 from typing import Final
 
 from healthd.ipvs import _wire as w
+from healthd.ipvs import syncd_wire
 from healthd.ipvs._wire import decode_dest, decode_service, encode
 from healthd.ipvs.driver import apply_idempotent, error, validate
+from healthd.ipvs.syncd_wire import SyncDaemon
 from healthd.ipvs.types import Counters, Dest, DestKey, Op, ServiceEntry, ServiceKey, Table
 
 __all__ = ["NetlinkDriver", "NetlinkError", "decode_dest", "decode_service", "encode"]
@@ -310,6 +312,30 @@ class NetlinkDriver:
             raise error(op, exc.code) from None
         except OSError as exc:
             raise error(op, exc.errno or errno.EIO) from None
+
+    # --- the connection sync daemon (IPVS_CMD_*_DAEMON) ---------------------------------
+
+    async def daemons(self) -> list[SyncDaemon]:
+        """Return the sync daemons running in this namespace (master, backup, or none)."""
+        bodies = await self._daemon_request(syncd_wire.CMD_GET_DAEMON, b"", dump=True)
+        return sorted(d for b in bodies if (d := syncd_wire.decode(b)) is not None)
+
+    async def start_daemon(self, daemon: SyncDaemon) -> None:
+        """Start one sync daemon; EEXIST when one of that role already runs."""
+        await self._daemon_request(*syncd_wire.start(daemon))
+
+    async def stop_daemon(self, role: str) -> None:
+        """Stop the sync daemon of `role`; ESRCH when none runs."""
+        await self._daemon_request(*syncd_wire.stop(role))
+
+    async def _daemon_request(self, cmd: int, payload: bytes, *, dump: bool = False) -> list[bytes]:
+        async with self._lock:
+            try:
+                return await self._request(cmd, payload, dump=dump)
+            except NetlinkError as exc:
+                raise error(None, exc.code) from None
+            except OSError as exc:
+                raise error(None, exc.errno or errno.EIO) from None
 
     async def aclose(self) -> None:
         """Close the netlink socket."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from healthd import logs
@@ -135,6 +135,18 @@ class Announcer(Plugin):
         if self._table is not None:
             self._table.close()
             self._table = None
+
+    def view(self) -> Mapping[str, object]:
+        """The status view's `routes`: each configured announcement and its state."""
+        routes = sorted(configured(self.config.virtuals) | self.announced, key=str)
+        return {"routes": [self._route_view(r) for r in routes]} if routes else {}
+
+    def _route_view(self, route: Route) -> dict[str, object]:
+        return {
+            "route": str(route),
+            "announced": route in self.announced,
+            "error": route in self.failing,
+        }
 
     def _ensure(self, routes: frozenset[Route]) -> RouteTable | None:
         if self._table is None and routes:

@@ -10,11 +10,12 @@ the same text format 0.0.4 (checked by `promtool check metrics` in the tests).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from healthd import __version__
 from healthd.web import families
+from healthd.web.cluster import cluster_families
 from healthd.web.stats import Stats
 
 if TYPE_CHECKING:
@@ -36,11 +37,18 @@ class Metrics:
     """Renders /metrics for one daemon: its engine, the Stats listener, the counting driver."""
 
     def __init__(
-        self, engine: Engine, stats: Stats, driver: CountingDriver, daemon: DaemonFacts
+        self,
+        engine: Engine,
+        stats: Stats,
+        driver: CountingDriver,
+        daemon: DaemonFacts,
+        *,
+        cluster: Sequence[object] = (),
     ) -> None:
         from prometheus_client import CollectorRegistry, ProcessCollector
 
         self.engine, self.stats, self.driver, self.daemon = engine, stats, driver, daemon
+        self.cluster = tuple(cluster)  # the announcer and the sync daemon (web/cluster.py)
         self.registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.registry)
         self.registry.register(_DaemonCollector(self))
@@ -106,6 +114,7 @@ def _daemon_families(m: Metrics) -> Iterator[Any]:
     yield from _kernel_families(drv)
     yield from _reconcile_families(s)
     yield from _check_families(m)
+    yield from cluster_families(m.cluster)
 
 
 def _kernel_families(drv: CountingDriver) -> Iterator[Any]:

@@ -15,6 +15,8 @@ from healthd.plugins import Plugin
 from healthd.web.stats import Stats
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from healthd.daemon import Daemon
     from healthd.engine import Engine
     from healthd.ipvs.driver import IPVSDriver
@@ -27,8 +29,11 @@ log = logs.get_logger("healthd.web")
 class Operator(Plugin):
     """Serves /metrics, the status page and /api/v1 for one daemon on http_listen=."""
 
-    def __init__(self, driver: IPVSDriver, listen: tuple[IPAddress, int]) -> None:
+    def __init__(
+        self, driver: IPVSDriver, listen: tuple[IPAddress, int], *, cluster: Sequence[Plugin] = ()
+    ) -> None:
         self.driver = CountingDriver(driver)
+        self.cluster = tuple(cluster)  # the announcer and the sync daemon's plugin, for metrics
         self.listen = listen
         self.daemon: Daemon | None = None
         self.engine: Engine | None = None
@@ -57,7 +62,7 @@ class Operator(Plugin):
         if daemon is None or engine is None or self.server is not None:
             return  # serving none (or already serving)
         heap.keep_large_blocks()  # each scrape's text is a few large blocks: keep them
-        metrics = Metrics(engine, self.stats, self.driver, daemon)
+        metrics = Metrics(engine, self.stats, self.driver, daemon, cluster=self.cluster)
         self.server = WebServer(daemon.snapshot, self.stats, metrics)
         self.url = await self.server.start(*self.listen)
 

@@ -210,3 +210,27 @@ def test_the_announcer_loads_no_pyroute2(module):
     code = f"import sys, {module}\nprint('pyroute2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_the_metrics_show_each_configured_route():
+    from healthd.web.cluster import cluster_families
+
+    table = Table()
+    a = announcer(TWO, table)
+    await a.on_fallback(TWO.virtuals[0], False)
+    await a.on_state("running")
+    samples = {
+        (s.name, s.labels["route"]): s.value for f in cluster_families([a]) for s in f.samples
+    }
+    assert samples == {
+        ("healthd_route_announced", str(TABLE)): 1,
+        ("healthd_route_announced", str(V6)): 0,
+        ("healthd_route_failing", str(TABLE)): 0,
+        ("healthd_route_failing", str(V6)): 0,
+    }
+    assert a.view() == {
+        "routes": [
+            {"route": str(V6), "announced": False, "error": False},
+            {"route": str(TABLE), "announced": True, "error": False},
+        ]
+    }
