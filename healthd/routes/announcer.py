@@ -105,7 +105,7 @@ class Announcer(Plugin):
         if not self._adopted:
             self._adopted = True
             for route in configured(self.config.virtuals):
-                with contextlib.suppress(DriverError):
+                with contextlib.suppress(Exception):  # unknown: withdrawn if unwanted anyway
                     if await table.present(route):
                         self.announced |= {route}
         want = desired(self.config.virtuals, self._fallback)
@@ -161,6 +161,9 @@ class Announcer(Plugin):
             log.error(  # noqa: TRY400
                 logs.ROUTE_FAILED, route=str(route), errno=exc.errno, detail=exc.message
             )
+            return False
+        except Exception as exc:  # isolation: a failure of the route table never ends healthd
+            log.exception(logs.ROUTE_FAILED, route=str(route), errno=0, detail=repr(exc))
             return False
         if announce and route not in self.announced:
             log.info(logs.ROUTE_ANNOUNCED, route=str(route))

@@ -1,7 +1,9 @@
 """The rtnetlink edge of route announcement: add, remove and list healthd's routes.
 
 The only module that imports pyroute2, and only when a virtual uses announce_* (the
-announcer opens it lazily): loading pyroute2 costs a noticeable part of a start. Every
+announcer opens it lazily): loading pyroute2 costs a noticeable part of a start. Its
+blocking IPRoute runs in one worker thread of its own (pyroute2's asyncio socket does not
+run on uvloop, the daemon's loop); each call is one quick netlink round trip. Every
 kernel refusal becomes a RouteError with the kernel's errno, for the announcer to log and
 retry; a withdrawal of what is already gone, or an address already there, is success.
 
@@ -12,8 +14,10 @@ and a restart after a crash finds its own leftovers.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from healthd.errors import DriverError
@@ -33,18 +37,33 @@ class RouteError(DriverError):
 
 
 class Rtnl:
-    """An rtnetlink socket of this network namespace (pyroute2's AsyncIPRoute)."""
+    """An rtnetlink socket of this network namespace (pyroute2's IPRoute, in a thread)."""
 
     def __init__(self) -> None:
-        from pyroute2 import AsyncIPRoute  # lazily: only configurations that announce
-        from pyroute2.netlink.exceptions import NetlinkError
+        from pyroute2.netlink.exceptions import NetlinkError  # lazily: only when announcing
 
-        self._ipr: Any = AsyncIPRoute()
         self._failure: tuple[type[Exception], ...] = (OSError, NetlinkError)
         self._index: dict[str, int] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rtnl")
+        self._ipr: Any = None
 
     def close(self) -> None:
-        self._ipr.close()
+        ipr, self._ipr = self._ipr, None
+        if ipr is not None:
+            self._pool.submit(ipr.close)
+        self._pool.shutdown(wait=True)
+
+    async def _run(self, method: str, *args: object, **kwargs: object) -> Any:
+        """Call IPRoute.METHOD in the worker thread (the socket opens there at first use)."""
+
+        def call() -> Any:
+            if self._ipr is None:
+                from pyroute2 import IPRoute
+
+                self._ipr = IPRoute()
+            return list(getattr(self._ipr, method)(*args, **kwargs))
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     async def announce(self, route: Route) -> None:
         """Install the route (replacing an equal one) or add the address (kept if there)."""
@@ -58,10 +77,10 @@ class Rtnl:
         """Return whether the kernel holds the route (healthd's protocol) or the address."""
         try:
             if route.table is not None:
-                routes = [m async for m in await self._ipr.route("dump", family=_af(route))]
+                routes = await self._run("route", "dump", family=_af(route))
                 return any(_is_route(m, route) for m in routes)
             index = await self._ifindex(route.interface or "")
-            addrs = [m async for m in await self._ipr.addr("dump", family=_af(route))]
+            addrs = await self._run("addr", "dump", family=_af(route))
             return any(_is_addr(m, route, index) for m in addrs)
         except RouteError:
             return False
@@ -71,9 +90,9 @@ class Rtnl:
     async def _call(self, route: Route, command: str) -> None:
         try:
             if route.table is not None:
-                await self._ipr.route(command, **await self._route_args(route))
+                await self._run("route", command, **await self._route_args(route))
             else:
-                await self._ipr.addr(command, **await self._addr_args(route))
+                await self._run("addr", command, **await self._addr_args(route))
         except self._failure as exc:
             code = _code(exc)
             if (command == "del" and code in GONE) or (command == "add" and code == errno.EEXIST):
@@ -102,7 +121,7 @@ class Rtnl:
 
     async def _ifindex(self, name: str) -> int:
         if name not in self._index:
-            found = await self._ipr.link_lookup(ifname=name)
+            found = await self._run("link_lookup", ifname=name)
             if not found:
                 raise RouteError(name, errno.ENODEV, f"no network interface {name!r}")
             self._index[name] = int(found[0])

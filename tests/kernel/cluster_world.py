@@ -116,6 +116,7 @@ class World:
     router: Netns
     client: Netns
     state: Path
+    base: Path
     directors: dict[str, Director] = field(default_factory=dict)
     reals: dict[str, Netns] = field(default_factory=dict)
 
@@ -126,8 +127,28 @@ class World:
 
     def wait_nexthops(self, expected: set[str], what: str, timeout: float = 60.0) -> float:
         """Wait until the router's next hops are EXPECTED; return the wall time they were."""
-        wait_for(lambda: self.nexthops() == expected or None, what, timeout=timeout)
+        try:
+            wait_for(lambda: self.nexthops() == expected or None, what, timeout=timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.report()}") from None
         return time.time()
+
+    def report(self) -> str:
+        """Return the routing state of every namespace and the directors' logs (failures)."""
+        parts = [f"router: {self.router.run(['ip', 'route']).stdout}"]
+        parts.append(
+            self.router.run(
+                ["birdc", "-s", str(self.base / "bird.ctl"), "show", "protocols"], check=False
+            ).stdout
+        )
+        for d in self.directors.values():
+            table = d.ns.run(["ip", "route", "show", "table", str(TABLE)], check=False).stdout
+            birdc = ["birdc", "-s", str(d.workdir / "bird.ctl")]
+            protocols = d.ns.run([*birdc, "show", "protocols"], check=False).stdout
+            routes = d.ns.run([*birdc, "show", "route", "table", "healthd4"], check=False).stdout
+            log = d.healthd.output()[-3000:] if d.healthd is not None else "(no healthd)"
+            parts.append(f"--- {d.name}: table {TABLE}: {table}\n{protocols}\n{routes}\n{log}")
+        return "\n".join(parts)
 
     def fail_view(self, director: Director, failing: bool = True) -> None:
         for name in self.reals:
@@ -202,7 +223,7 @@ def build(base: Path) -> World:
         router, client = lab.netns("r"), lab.netns("c")
         state = base / "state"
         state.mkdir(parents=True, exist_ok=True)
-        world = World(lab, router, client, state)
+        world = World(lab, router, client, state, base)
         for bridge, address in (("br0", "203.0.113.1/25"), ("br1", "198.51.100.1/24")):
             router.ip("link", "add", bridge, "type", "bridge")
             add_address(router, bridge, address)
@@ -226,7 +247,8 @@ def build(base: Path) -> World:
 
 def stop(director: Director) -> float:
     """TERM the director's healthd; return the wall time it was sent."""
-    assert director.healthd is not None and director.healthd.proc is not None
+    assert director.healthd is not None
+    assert director.healthd.proc is not None
     sent = time.time()
     director.healthd.signal(signal.SIGTERM)
     director.healthd.proc.wait(60)

@@ -234,3 +234,16 @@ async def test_the_metrics_show_each_configured_route():
             {"route": str(TABLE), "announced": True, "error": False},
         ]
     }
+
+
+async def test_an_unexpected_error_of_the_route_table_is_logged_never_raised():
+    class Broken(Table):
+        async def announce(self, route: Route) -> None:
+            raise ValueError("cannot open a handle")
+
+    a = announcer(TWO, Broken())
+    await a.on_fallback(TWO.virtuals[0], False)
+    with capture_logs() as logs:
+        await a.on_state("running")
+    assert [(e["event"], e["log_level"]) for e in logs] == [("route.apply_failed", "error")]
+    assert a.failing == {TABLE}
