@@ -43,23 +43,38 @@ def run() -> dict[str, dict[str, object]]:
         return measured
 
 
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
 def render(m: dict[str, dict[str, object]]) -> str:
     steady, view, stop, lost = m["steady"], m["view_fails"], m["healthd_stops"], m["director_lost"]
-    return f"""{HEADING}
-
-`bench/cluster.py` (tests/kernel/test_cluster.py in the VM, qemu TCG; the numbers of the
-last run). The client opens one connection per request, one after the other; a request
-fails when it gets no answer within 2 s.
-
-| what | route changed at the router after | requests | failed |
-| --- | --- | --- | --- |
-| steady, both directors (share of connections d1 / d2: {steady["share"]}) | — | {steady["requests"]} | {steady["failed"]} |
-| every real fails in d1's view (detection {view["detection_s"]} s, then withdrawal {view["withdraw_after_down_s"]} s, then router {view["router_after_withdraw_s"]} s) | {view["converged_s"]} s | {view["requests"]} | {view["failed"]} |
-| d2's healthd stops (SIGTERM; route withdrawn {stop["withdraw_after_term_s"]} s after it) | {stop["converged_s"]} s (after its exit) | {stop["requests"]} | {stop["failed"]} |
-| d1 lost (link down, healthd killed): BGP hold time 3 s | {lost["converged_s"]} s | {lost["connections"]} established connections, {lost["carried_by_lost_director"]} on d1 | {int(str(lost["connections"])) - int(str(lost["survived"]))} lost |
-
-VM: booted in {m["vm"]["boot_s"]} s, {m["vm"]["total_s"]} s in all.
-"""
+    lost_count = int(str(lost["connections"])) - int(str(lost["survived"]))
+    rows = [
+        _row("what", "route changed at the router after", "requests", "failed"),
+        _row("---", "---", "---", "---"),
+        _row(f"steady, both directors (connections d1 / d2: {steady['share']})", "—",
+             steady["requests"], steady["failed"]),
+        _row(f"every real fails in d1's view (detected after {view['detection_s']} s, route "
+             f"withdrawn {view['withdraw_after_down_s']} s later, router "
+             f"{view['router_after_withdraw_s']} s later)", f"{view['converged_s']} s",
+             view["requests"], view["failed"]),
+        _row(f"d2's healthd stops (SIGTERM; route withdrawn {stop['withdraw_after_term_s']} s "
+             "after it)", f"{stop['converged_s']} s (after its exit)", stop["requests"],
+             stop["failed"]),
+        _row("d1 lost (link down, healthd killed; BGP hold time 3 s)",
+             f"{lost['converged_s']} s", f"{lost['connections']} established connections, "
+             f"{lost['carried_by_lost_director']} on d1", f"{lost_count} lost"),
+    ]  # fmt: skip
+    vm_run = m["vm"]
+    return (
+        f"{HEADING}\n\n"
+        "`bench/cluster.py` (tests/kernel/test_cluster.py in the VM, qemu TCG; the numbers of\n"
+        "the last run). The client opens one connection per request, one after the other; a\n"
+        "request fails when it gets no answer within 2 s.\n\n"
+        + "\n".join(rows)
+        + f"\n\nVM: booted in {vm_run['boot_s']} s, {vm_run['total_s']} s in all.\n"
+    )
 
 
 def write(path: Path, section: str) -> None:

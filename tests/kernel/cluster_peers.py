@@ -66,11 +66,13 @@ def _request(address: str, port: int) -> tuple[bool, str]:
     return bool(answer), answer or "no answer"
 
 
-def load(address: str, port: int, until: Path) -> None:
-    results = []
-    while not until.exists():
+def load(address: str, port: int, until: Path, least: int) -> None:
+    results: list[list[object]] = []
+    print("ready", flush=True)
+    while not until.exists() or len(results) < least:
+        started = time.time()
         ok, answer = _request(address, port)
-        results.append([time.time(), ok, answer])
+        results.append([started, ok, answer])
     print(json.dumps(results), flush=True)
 
 
@@ -102,8 +104,8 @@ def main(argv: list[str]) -> None:
     match argv:
         case ["serve", name, state, port, *health]:
             asyncio.run(serve(name, Path(state), int(port), [int(h) for h in health]))
-        case ["load", address, port, until]:
-            load(address, int(port), Path(until))
+        case ["load", address, port, until, least]:
+            load(address, int(port), Path(until), int(least))
         case ["hold", address, port, count, go]:
             hold(address, int(port), int(count), Path(go))
         case _:

@@ -161,9 +161,13 @@ class World:
     def peers(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "tests.kernel.cluster_peers", *args]
 
-    def start_load(self, until: Path) -> subprocess.Popen[str]:
+    def start_load(self, until: Path, least: int = 1) -> subprocess.Popen[str]:
+        """Start the client's requests; return once it sends them."""
         until.unlink(missing_ok=True)
-        return self.client.popen(self.peers("load", VIP, str(PORT), str(until)))
+        proc = self.client.popen(self.peers("load", VIP, str(PORT), str(until), str(least)))
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
 
     def finish_load(self, proc: subprocess.Popen[str], until: Path) -> list[list[object]]:
         until.touch()

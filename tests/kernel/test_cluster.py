@@ -34,6 +34,7 @@ from healthd.ipvs.syncd_wire import SyncDaemon
 from healthd.routes.plan import Route
 from healthd.routes.rtnl import RouteError, Rtnl
 from tests.kernel.cluster_world import VIP, World, build, stop
+from tests.kernel.e2e_helpers import wait_for
 from tests.kernel.netns import Lab
 from tests.kernel.vm import GUEST_RESULTS
 
@@ -131,6 +132,7 @@ def _measure(
     MEASURED[name] = {
         "requests": len(results),
         "failed": len(failed),
+        "errors": sorted({str(answer) for _, ok, answer in results if not ok}),
         "converged_s": round(converged - action, 3),
         **more,
     }
@@ -144,10 +146,14 @@ def test_both_directors_carry_traffic_and_withdraw_on_failure(world: World, tmp_
     world.wait_nexthops({D1, D2}, "ECMP over both directors")
     before = {n: d.conns() for n, d in world.directors.items()}
     until = tmp_path / "until"
-    load = world.start_load(until)
-    time.sleep(4)
+    load = world.start_load(until, least=40)  # 40 flows, each its own source port
+    time.sleep(2)
     results = world.finish_load(load, until)
-    share = {n: d.conns() - before[n] for n, d in world.directors.items()}
+    share = wait_for(
+        lambda: (found := {n: d.conns() - before[n] for n, d in world.directors.items()})
+        if sum(found.values()) >= len(results) else None,
+        "every connection counted (the kernel refreshes its counters every 2 s)", timeout=15,
+    )  # fmt: skip
     print("share", share)
     assert share["d1"] > 0, share  # L4 hashing spreads the flows over both
     assert share["d2"] > 0, share
@@ -161,6 +167,7 @@ def test_both_directors_carry_traffic_and_withdraw_on_failure(world: World, tmp_
     world.fail_view(d1)
     converged = world.wait_nexthops({D2}, "d1's route withdrawn")
     time.sleep(2)
+    heal = time.time()
     world.fail_view(d1, failing=False)
     back = world.wait_nexthops({D1, D2}, "d1's route back")
     time.sleep(1)
@@ -168,8 +175,9 @@ def test_both_directors_carry_traffic_and_withdraw_on_failure(world: World, tmp_
     assert d1.healthd is not None
     withdrawn = _stamp(d1.healthd.events("route.withdrawn")[-1])
     down = _stamp(d1.healthd.events("real.down")[-1])
-    late = [t for t in _failures(results) if not action <= t <= converged + 1]
-    assert late == [], f"failed requests outside the convergence: {results}"
+    windows = [(action, converged), (heal, back)]  # a request started while a route changed
+    late = [t for t in _failures(results) if not any(a <= t <= b for a, b in windows)]
+    assert late == [], f"failed requests outside the convergence ({windows}): {results}"
     _measure("view_fails", world, action, converged, results,
              detection_s=round(down - action, 3), withdraw_after_down_s=round(withdrawn - down, 3),
              router_after_withdraw_s=round(converged - withdrawn, 3),
@@ -182,8 +190,8 @@ def test_both_directors_carry_traffic_and_withdraw_on_failure(world: World, tmp_
     converged = world.wait_nexthops({D1}, "d2's route withdrawn on stop")
     time.sleep(2)
     results = world.finish_load(load, until)
-    late = [t for t in _failures(results) if not action <= t <= converged + 1]
-    assert late == [], f"failed requests outside the convergence: {results}"
+    late = [t for t in _failures(results) if not action <= t <= converged]
+    assert late == [], f"failed requests outside the convergence ({action}, {converged}): {results}"
     assert d2.healthd is not None
     withdrawn = _stamp(d2.healthd.events("route.withdrawn")[-1])
     _measure("healthd_stops", world, action, converged, results,
@@ -223,13 +231,21 @@ def test_an_established_connection_survives_the_loss_of_its_director(
     assert 'healthd_syncd_state{role="master"} 1.0' in metrics
     assert f'healthd_route_announced{{route="route {VIP}/32 table 100"}} 1.0' in metrics
 
-    before = d1.conns()
+    before = {n: d.conns() for n, d in world.directors.items()}
     go = tmp_path / "go"
     hold = world.client.popen(world.peers("hold", VIP, "80", "16", str(go)))
     assert hold.stdout is not None
     first = json.loads(hold.stdout.readline())
-    carried = d1.conns() - before
-    assert carried > 0, "d1 carries none of the 16 connections"
+
+    # the kernel refreshes the counters every 2 s (its rate estimator): wait for all 16
+    def counted() -> dict[str, int] | None:
+        found = {n: d.conns() - before[n] for n, d in world.directors.items()}
+        return found if sum(found.values()) >= len(first) else None
+
+    share = wait_for(counted, "the 16 connections counted", timeout=15)
+    carried = share["d1"]
+    state = f"{share} {world.nexthops()}\n{d1.ipvsadm('-Lnc')}\n{d2.ipvsadm('-Lnc')}"
+    assert carried > 0, f"d1 carries none of the 16 connections: {state}"
     assert all(answer.endswith("again") for _, answer in first), first
     time.sleep(3)  # the sync master sends its buffer at least every second or two
     synced = d2.ipvsadm("-Lnc")
