@@ -112,6 +112,19 @@ def test_rtnl_and_the_sync_daemon_commands_against_the_kernel(lab: Lab) -> None:
         raise failure[0]
 
 
+def _share(world: World, before: dict[str, int], least: int) -> dict[str, int]:
+    """Return each director's new connections once LEAST are counted in all.
+
+    The kernel refreshes the counters every 2 s (with its rate estimator).
+    """
+
+    def counted() -> dict[str, int] | None:
+        found = {n: d.conns() - before[n] for n, d in world.directors.items()}
+        return found if sum(found.values()) >= least else None
+
+    return wait_for(counted, f"{least} connections counted", timeout=15)
+
+
 def _stamp(event: dict[str, object]) -> float:
     return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
 
@@ -149,11 +162,7 @@ def test_both_directors_carry_traffic_and_withdraw_on_failure(world: World, tmp_
     load = world.start_load(until, least=40)  # 40 flows, each its own source port
     time.sleep(2)
     results = world.finish_load(load, until)
-    share = wait_for(
-        lambda: (found := {n: d.conns() - before[n] for n, d in world.directors.items()})
-        if sum(found.values()) >= len(results) else None,
-        "every connection counted (the kernel refreshes its counters every 2 s)", timeout=15,
-    )  # fmt: skip
+    share = _share(world, before, len(results))
     print("share", share)
     assert share["d1"] > 0, share  # L4 hashing spreads the flows over both
     assert share["d2"] > 0, share
@@ -237,12 +246,7 @@ def test_an_established_connection_survives_the_loss_of_its_director(
     assert hold.stdout is not None
     first = json.loads(hold.stdout.readline())
 
-    # the kernel refreshes the counters every 2 s (its rate estimator): wait for all 16
-    def counted() -> dict[str, int] | None:
-        found = {n: d.conns() - before[n] for n, d in world.directors.items()}
-        return found if sum(found.values()) >= len(first) else None
-
-    share = wait_for(counted, "the 16 connections counted", timeout=15)
+    share = _share(world, before, len(first))
     carried = share["d1"]
     state = f"{share} {world.nexthops()}\n{d1.ipvsadm('-Lnc')}\n{d2.ipvsadm('-Lnc')}"
     assert carried > 0, f"d1 carries none of the 16 connections: {state}"
