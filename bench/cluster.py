@@ -49,6 +49,7 @@ def _row(*cells: object) -> str:
 
 def render(m: dict[str, dict[str, object]]) -> str:
     steady, view, stop, lost = m["steady"], m["view_fails"], m["healthd_stops"], m["director_lost"]
+    vrrp = m["vrrp_takeover"]
     lost_count = int(str(lost["connections"])) - int(str(lost["survived"]))
     rows = [
         _row("what", "route changed at the router after", "requests", "failed"),
@@ -62,6 +63,9 @@ def render(m: dict[str, dict[str, object]]) -> str:
         _row(f"d2's healthd stops (SIGTERM; route withdrawn {stop['withdraw_after_term_s']} s "
              "after it)", f"{stop['converged_s']} s (after its exit)", stop["requests"],
              stop["failed"]),
+        _row(f"active/backup: keepalived's VRRP master stops, d2 takes the VIP "
+             f"(connections d1 / d2: {vrrp['share']})", f"{vrrp['converged_s']} s (VIP moved)",
+             vrrp["requests"], vrrp["failed"]),
         _row("d1 lost (link down, healthd killed; BGP hold time 3 s)",
              f"{lost['converged_s']} s", f"{lost['connections']} established connections, "
              f"{lost['carried_by_lost_director']} on d1", f"{lost_count} lost"),

@@ -30,6 +30,7 @@ from tests.kernel.netns import Lab, Netns, add_address
 CHECKOUT = Path(__file__).resolve().parents[2]
 BIRD_EXAMPLE = CHECKOUT / "etc" / "examples" / "bird2-director.conf"
 VIP = "192.0.2.10"
+VRRP_VIP = "203.0.113.100"  # the active/backup VIP, owned by keepalived's VRRP
 PORT = 80
 TABLE = 100
 REALS = {"s1": "198.51.100.11", "s2": "198.51.100.12"}
@@ -62,6 +63,7 @@ class Director:
     workdir: Path
     healthd: Healthd | None = None
     bird: subprocess.Popen[str] | None = None
+    keepalived: subprocess.Popen[str] | None = None
 
     @property
     def director(self) -> Netns:  # what e2e_helpers.Healthd reads of its topology
@@ -77,6 +79,9 @@ class Director:
             + "".join(f"    real={a}:{PORT} gate\n" for a in REALS.values())
             + f"    scheduler=mh\n    schedflags=mh-port\n    checktype=connect\n"
             f"    checkport={self.check_port}\n    announce_table={TABLE}\n"
+            f"virtual={VRRP_VIP}:{PORT}\n"
+            + "".join(f"    real={a}:{PORT} gate\n" for a in REALS.values())
+            + f"    scheduler=mh\n    checktype=connect\n    checkport={self.check_port}\n"
         )
 
     def start_healthd(self, *, syncd: bool = False) -> Healthd:
@@ -91,6 +96,30 @@ class Director:
         conf = self.workdir / "bird.conf"
         conf.write_text(text)
         self.bird = bird(self.ns, conf, self.workdir)
+
+    def start_keepalived(self, priority: int) -> subprocess.Popen[str]:
+        """Start keepalived's VRRP alone, owning VRRP_VIP on the front link (priority)."""
+        conf = self.workdir / "keepalived.conf"
+        conf.write_text(
+            "global_defs {\n    router_id " + self.name + "\n}\n"
+            "vrrp_instance lvs {\n    state BACKUP\n    interface front\n"
+            f"    virtual_router_id 51\n    priority {priority}\n    advert_int 1\n"
+            f"    virtual_ipaddress {{\n        {VRRP_VIP}/25 dev front\n    }}\n}}\n"
+        )
+        pids = [f"--{k}={self.workdir / k}.pid" for k in ("pid", "vrrp_pid", "checkers_pid")]
+        argv = ["keepalived", "-n", "-l", "-P", "-f", str(conf), *pids]
+        self.keepalived = self.ns.popen(argv)
+        return self.keepalived
+
+    def holds(self, address: str) -> bool:
+        return f"inet {address}/" in self.ns.ip("addr", "show", "front")
+
+    def vconns(self, address: str) -> int:
+        """Return the connections this director's IPVS scheduled for ADDRESS:80."""
+        for line in self.ipvsadm("-Ln", "--stats").splitlines():
+            if line.startswith("TCP") and f"{address}:{PORT}" in line:
+                return int(line.split()[2])
+        return 0
 
     def ipvsadm(self, *args: str) -> str:
         return self.ns.run(["ipvsadm", *args]).stdout
@@ -161,10 +190,10 @@ class World:
     def peers(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "tests.kernel.cluster_peers", *args]
 
-    def start_load(self, until: Path, least: int = 1) -> subprocess.Popen[str]:
+    def start_load(self, until: Path, least: int = 1, address: str = VIP) -> subprocess.Popen[str]:
         """Start the client's requests; return once it sends them."""
         until.unlink(missing_ok=True)
-        proc = self.client.popen(self.peers("load", VIP, str(PORT), str(until), str(least)))
+        proc = self.client.popen(self.peers("load", address, str(PORT), str(until), str(least)))
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         return proc
@@ -200,6 +229,7 @@ def _real(world: World, lab: Lab, name: str, address: str) -> None:
     ns = lab.netns(name)
     _port(lab, "br1", world.router, ns, "back", f"{address}/24")
     ns.ip("addr", "add", f"{VIP}/32", "dev", "lo")
+    ns.ip("addr", "add", f"{VRRP_VIP}/32", "dev", "lo")
     sysctl(ns, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
     ns.ip("route", "add", "default", "via", "198.51.100.1")
     ports = [str(p) for _, _, p in DIRECTORS.values()]

@@ -33,7 +33,7 @@ from healthd.ipvs.netlink import CLONE_NEWNET, NetlinkDriver
 from healthd.ipvs.syncd_wire import SyncDaemon
 from healthd.routes.plan import Route
 from healthd.routes.rtnl import RouteError, Rtnl
-from tests.kernel.cluster_world import VIP, World, build, stop
+from tests.kernel.cluster_world import VIP, VRRP_VIP, World, build, stop
 from tests.kernel.e2e_helpers import wait_for
 from tests.kernel.netns import Lab
 from tests.kernel.vm import GUEST_RESULTS
@@ -206,6 +206,41 @@ def test_both_directors_carry_traffic_and_withdraw_on_failure(world: World, tmp_
     _measure("healthd_stops", world, action, converged, results,
              withdraw_after_term_s=round(withdrawn - action, 3))  # fmt: skip
     d2.start_healthd(syncd=True)  # for the next test
+
+
+def test_keepalived_vrrp_moves_the_vip_and_the_backups_healthd_serves(
+    world: World, tmp_path: Path
+) -> None:
+    d1, d2 = world.directors["d1"], world.directors["d2"]
+    for d in (d1, d2):
+        if d.healthd is None or d.healthd.proc is None or d.healthd.proc.poll() is not None:
+            d.start_healthd(syncd=True)
+    master, backup = d1.start_keepalived(150), d2.start_keepalived(100)
+    wait_for(lambda: d1.holds(VRRP_VIP) or None, "d1 is the VRRP master")
+    until = tmp_path / "until"
+    before = {n: d.vconns(VRRP_VIP) for n, d in world.directors.items()}
+    load = world.start_load(until, least=10, address=VRRP_VIP)
+    time.sleep(1)
+    action = time.time()
+    master.send_signal(signal.SIGTERM)  # the master leaves: it says so (priority 0)
+    master.wait(30)
+    wait_for(lambda: d2.holds(VRRP_VIP) or None, "the VIP moves to d2")
+    moved = time.time()
+    assert not d1.holds(VRRP_VIP)
+    time.sleep(2)
+    results = world.finish_load(load, until)
+
+    def served() -> dict[str, int] | None:  # the kernel refreshes its counters every 2 s
+        found = {n: d.vconns(VRRP_VIP) - before[n] for n, d in world.directors.items()}
+        return found if found["d2"] > 0 else None
+
+    counted = wait_for(served, "d2's healthd serves the VIP", timeout=15)
+    assert counted["d1"] > 0, counted  # d1 served until it left
+    late = [t for t in _failures(results) if not action <= t <= moved + 1]
+    assert late == [], f"failed requests outside the takeover ({action}, {moved}): {results}"
+    _measure("vrrp_takeover", world, action, moved, results, share=counted)
+    backup.send_signal(signal.SIGTERM)
+    backup.wait(30)
 
 
 def test_an_established_connection_survives_the_loss_of_its_director(
