@@ -69,13 +69,18 @@ class SyncdControl(Plugin):
         self.error: str | None = None  # the last refusal, until a sync succeeds
         self._started: set[str] = set()  # roles healthd started (stopped on exit)
         self._wake = asyncio.Event()
+        self._started_once = False
 
     async def start(self) -> None:
         await self.sync()
+        self._started_once = True
 
     def reconfigure(self, config: Config) -> None:
-        self.config = config
-        self._wake.set()
+        self.config = config  # applied when the engine runs it (on_state) and at each resync
+
+    async def on_state(self, state: str) -> None:
+        if state == "running" and self._started_once:
+            await self.sync()  # after a reload
 
     async def run(self) -> None:
         while True:

@@ -80,8 +80,7 @@ class Announcer(Plugin):
     def reconfigure(self, config: Config) -> None:
         names = {v.name for v in config.virtuals}
         self._fallback = {n: a for n, a in self._fallback.items() if n in names}
-        self.config = config
-        self._wake.set()
+        self.config = config  # planned when the engine runs it (on_state "running")
 
     async def run(self) -> None:
         """Apply changes as they come; retry refusals; reassert every resync_interval."""
