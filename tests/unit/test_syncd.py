@@ -147,3 +147,13 @@ def test_status_text_shows_routes():
         "route 192.0.2.10/32 table 100: announced",
         "address 192.0.2.11/32 dev lo: withdrawn (kernel refuses the change)",
     ]
+
+
+async def test_a_reload_takes_effect_when_the_engine_runs_again():
+    driver = FakeDriver()
+    plugin = SyncdControl(BOTH, driver)
+    await plugin.start()
+    plugin.reconfigure(config("syncd=no\n"))
+    assert len(driver.syncd) == 2  # not yet: the engine is still reloading
+    await plugin.on_state("running")
+    assert driver.syncd == {}
