@@ -67,7 +67,14 @@ class Plugin:
         """Before the daemon serves; a HealthdError (an address in use) stops the start."""
 
     async def run(self) -> None:
-        """The plugin's own work (alert delivery), cancelled when the daemon stops."""
+        """The plugin's own work (alert delivery), cancelled when the daemon stops.
+
+        It must end when cancelled: the daemon's task group waits for it. A loop that waits
+        for an event or a period uses `async with asyncio.timeout(period)`, never
+        `asyncio.wait_for`: on Python 3.11 wait_for returns normally when the event is set
+        in the same loop turn as the cancellation, the cancellation is lost, and the
+        daemon hangs on stop.
+        """
 
     def reconfigure(self, config: Config) -> None:
         """A new configuration took effect."""

@@ -86,7 +86,8 @@ class SyncdControl(Plugin):
         while True:
             period = RETRY if self.error else self.config.resync_interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), period)
+                async with asyncio.timeout(period):  # not wait_for: see Plugin.run
+                    await self._wake.wait()
             self._wake.clear()
             await self.sync()
 

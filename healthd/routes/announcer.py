@@ -88,7 +88,8 @@ class Announcer(Plugin):
             period = RETRY if self.failing else self.config.resync_interval
             timed_out = False
             try:
-                await asyncio.wait_for(self._wake.wait(), period)
+                async with asyncio.timeout(period):  # not wait_for: see Plugin.run
+                    await self._wake.wait()
             except TimeoutError:
                 timed_out = True
             self._wake.clear()
