@@ -91,6 +91,8 @@ class Group:
     labels: str
     always: bool  # checktype=on: every real up whatever its slot says
     rows: list[Row]
+    hist: bytes = b""  # the rows' histogram templates end to end: one `%` per virtual
+    moves: bytes = b""  # the same for the transition counters
 
 
 def _row(virtual: Virtual, real: Real, slots: Mapping[Any, Slot], stats: Stats) -> Row:
@@ -123,6 +125,9 @@ def index(config: Config, slots: Mapping[Any, Slot], stats: Stats) -> list[Group
         )
         for v in config.virtuals
     ]
+    for g in groups:
+        g.hist = b"".join(r.hist for r in g.rows)
+        g.moves = b"".join(r.moves for r in g.rows)
     stats.forget({(r.virtual.name, r.real.endpoint) for g in groups for r in g.rows})
     return groups
 
@@ -175,6 +180,8 @@ def _reals(group: Group, src: Sources, out: dict[str, bytearray]) -> int:
     hist = out[HIST]
     carrying, forced, always = 0, src.forced, group.always
     overrides = src.overrides if len(src.overrides) else None
+    hv: list[float] = []  # the histogram's values, row after row
+    mv: list[int] = []  # the transition counters' values
     for row in group.rows:
         slot = row.slot
         health = slot.health if slot is not None else None
@@ -197,8 +204,11 @@ def _reals(group: Group, src: Sources, out: dict[str, bytearray]) -> int:
         st = row.stats
         for reason, n in st.reasons.items():
             results += (row.reasons.get(reason) or _result_template(row, reason)) % n
-        moves += row.moves % (st.ups, st.downs)
-        hist += row.hist % (*accumulate(st.buckets), st.seconds, st.count)
+        mv += (st.ups, st.downs)
+        hv += accumulate(st.buckets)
+        hv += (st.seconds, st.count)
+    moves += group.moves % tuple(mv)
+    hist += group.hist % tuple(hv)
     return carrying
 
 
