@@ -1,8 +1,8 @@
 """Run one check command in its own process group and map its exit status to a Result.
 
-Shared by checktype=external and external-perl: no shell, stdin and stdout from/to
-/dev/null, the first STDERR_LIMIT bytes of stderr kept for the detail, and on timeout (or
-cancellation) the whole process group gets SIGTERM, then SIGKILL.
+Shared by checktype=external and external-perl: run as command_user= (checks._runas), no
+shell, stdin and stdout from/to /dev/null, the first STDERR_LIMIT bytes of stderr kept for the
+detail, and on timeout (or cancellation) the whole process group gets SIGTERM, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from checks import _runas
 from checks.base import CheckOptionError, Reason, Result, Target, host_text, timed
 
 STDERR_LIMIT: Final = 4096  # bytes of stderr kept for the detail; the rest is drained
@@ -41,13 +42,15 @@ def arguments(target: Target) -> list[str]:
 async def run(argv: Sequence[str], seconds: float, name: str) -> Result:
     """Run `argv` once within `seconds`; exit 0 is up. `name` is the command in details."""
     sw = timed()
+    run_as = _runas.current()  # command_user=: never root unless configured
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *run_as.argv(argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            **run_as.spawn_options(),  # type: ignore[arg-type]
         )
     except OSError as exc:
         return sw.down(Reason.EXEC_FAILED, f"cannot run {argv[0]}: {exc.strerror or exc}")

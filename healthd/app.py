@@ -101,7 +101,7 @@ async def serve(
     debug: bool = False,
 ) -> int:
     """Set up logging, open the driver and run the daemon until it stops; return the exit code."""
-    from healthd import heap
+    from healthd import heap, logs, privileges
 
     try:
         configure_logs(config, debug)
@@ -115,6 +115,10 @@ async def serve(
         return EXIT_FAIL
     heap.tune()
     try:
+        run_as = privileges.apply(config.command_user)
+        logs.get_logger("healthd.app").info(
+            logs.COMMANDS_USER, user=config.command_user or "default", run_as=str(run_as)
+        )
         daemon = build(inst, config, driver, pid_path=pid_path, ready_fd=ready_fd)
         return await daemon.run()
     except HealthdError as exc:

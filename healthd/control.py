@@ -3,9 +3,11 @@
 The socket is /run/healthd/<config file name>.sock (HEALTHD_RUNDIR overrides the directory,
 for tests), the directory mode 0700 and the socket 0600, so only root reads it. One request
 per connection: the client sends `status` and a newline, the server answers one JSON document
-and closes. Other words name commands the daemon registered (`ctl {json}`, runtime control):
-the client sends the word, a blank and one JSON object on the line, and gets one JSON object
-back. The server side is asyncio; the client side is blocking, for the command line.
+and closes. The server asks the kernel who the peer is (SO_PEERCRED) and answers only root
+and its own user; anyone else gets one line saying so. Other words name commands the daemon
+registered (`ctl {json}`, runtime control): the client sends the word, a blank and one JSON
+object on the line, and gets one JSON object back. The server side is asyncio; the client
+side is blocking, for the command line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+import struct
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from healthd import logs
 from healthd.errors import HealthdError
@@ -48,6 +51,21 @@ def socket_path(config_path: str) -> str:
     return os.path.join(rundir(), f"{os.path.basename(config_path)}.sock")
 
 
+def peer_uid(sock: socket.socket) -> int | None:
+    """Return the uid of the process at the other end of a unix socket (None if unknown)."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def default_allowed() -> frozenset[int]:
+    """Return the uids the control socket answers: root and the daemon's own user."""
+    return frozenset({0, os.geteuid()})
+
+
 def _encode(snapshot: Mapping[str, object]) -> bytes:
     return (json.dumps(snapshot, default=str, sort_keys=False) + "\n").encode()
 
@@ -76,9 +94,15 @@ class ControlServer:
     """Serves `snapshot()` on a unix socket for as long as it is open."""
 
     def __init__(
-        self, path: str, snapshot: Snapshot, commands: Mapping[str, Command] | None = None
+        self,
+        path: str,
+        snapshot: Snapshot,
+        commands: Mapping[str, Command] | None = None,
+        *,
+        allowed: Collection[int] | None = None,
     ) -> None:
         self.path = path
+        self.allowed = frozenset(allowed) if allowed is not None else default_allowed()
         self._snapshot = snapshot
         self._commands = dict(commands or {})
         self._server: asyncio.Server | None = None
@@ -98,7 +122,12 @@ class ControlServer:
         try:
             async with asyncio.timeout(5):
                 request = (await reader.readline())[:MAX_REQUEST].strip()
-                if request in (b"", b"status"):
+                # read first: closing on an unread request would reset the peer, not tell it
+                uid = peer_uid(writer.get_extra_info("socket"))
+                if uid not in self.allowed:
+                    log.warning(logs.CONTROL_REFUSED, path=self.path, uid=uid)
+                    body = _encode({"error": f"refused: uid {uid} may not use {self.path}"})
+                elif request in (b"", b"status"):
                     body = _encode(self._snapshot())
                 else:
                     body = _encode(await self._command(request))
@@ -138,7 +167,10 @@ class ControlServer:
 
 def query(path: str, timeout: float = 3.0) -> dict[str, object]:
     """Return the running daemon's snapshot; raise ControlError when it cannot be read."""
-    return _exchange(path, b"status\n", timeout, "cannot read status from")
+    answer = _exchange(path, b"status\n", timeout, "cannot read status from")
+    if set(answer) == {"error"}:  # refused (SO_PEERCRED): say so, not an empty status
+        raise ControlError(str(answer["error"]))
+    return answer
 
 
 def call(

@@ -298,6 +298,13 @@ class Daemon:
         except HealthdError as exc:  # the file vanished, or cannot be read
             self._reload_failed(path, seen, str(exc), str(exc))
             return False
+        from healthd import privileges
+
+        try:
+            privileges.apply(new.command_user)  # before any check of the new config runs
+        except privileges.PrivilegeError as exc:
+            self._reload_failed(path, seen, str(exc), str(exc))
+            return False
         await self.engine.reload(new)
         self._plugins.reconfigure(new)
         old = self.config
@@ -326,10 +333,11 @@ class Daemon:
 
         for name in names:
             argv = [sys.executable, "-m", "healthd", name, verb]
-            result = await run_hook("execute", argv)
+            # an instance is healthd itself, with the daemon's rights, not command_user=
+            result = await run_hook("execute", argv, as_command_user=False)
             if verb == "reload" and not result.ok:
                 # ldirectord: a failed reload of a kept instance starts it instead
-                await run_hook("execute", [*argv[:-1], "start"])
+                await run_hook("execute", [*argv[:-1], "start"], as_command_user=False)
 
     async def _callback(self, command: str, path: str) -> None:
         from healthd.hooks import run_callback

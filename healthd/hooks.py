@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from checks import _runas
 from checks.base import host_text
 from healthd import logs
 from healthd.model import Proto, Virtual
@@ -88,12 +89,17 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
 
 
 async def run_command(
-    argv: Sequence[str], *, limit: float = HOOK_TIMEOUT, stdin: bytes | None = None
+    argv: Sequence[str],
+    *,
+    limit: float = HOOK_TIMEOUT,
+    stdin: bytes | None = None,
+    as_command_user: bool = True,
 ) -> HookResult:
     """Run argv in its own session under a timeout and report how it ended; never raises.
 
     `stdin` is written to the command's standard input, which is then closed (default:
-    /dev/null).
+    /dev/null). It runs as command_user= (checks._runas.current()) unless `as_command_user`
+    is false: healthd's own `execute=` instances keep the daemon's rights.
 
     Its end is the command's own exit, as with ldirectord's system(): a service it started
     in the background may hold its stderr open for ever, and is neither waited for nor
@@ -106,13 +112,15 @@ async def run_command(
     # process's exit only once every pipe it was given is closed, which a background service
     # may never do
     read_end, write_end = os.pipe()
+    run_as = _runas.current() if as_command_user else _runas.SAME
     try:
         proc = await asyncio.create_subprocess_exec(
-            *args,
+            *run_as.argv(args),
             stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=write_end,
             start_new_session=True,
+            **run_as.spawn_options(),  # type: ignore[arg-type]
         )
     except OSError as exc:
         os.close(read_end)
@@ -174,10 +182,12 @@ async def _drain(fd: int, into: bytearray) -> None:
             transport.close()
 
 
-async def run_hook(name: str, argv: Sequence[str], *, limit: float = HOOK_TIMEOUT) -> HookResult:
+async def run_hook(
+    name: str, argv: Sequence[str], *, limit: float = HOOK_TIMEOUT, as_command_user: bool = True
+) -> HookResult:
     """Run one hook and log how it went (`hook.ran` or `hook.failed`); never raises."""
     try:
-        result = await run_command(argv, limit=limit)
+        result = await run_command(argv, limit=limit, as_command_user=as_command_user)
     except Exception as exc:  # isolation boundary: a hook never takes the daemon down
         log.exception(logs.HOOK_FAILED, hook=name, argv=list(argv), reason="error")
         return HookResult(tuple(argv), None, "error", str(exc))

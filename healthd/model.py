@@ -219,3 +219,4 @@ class Config:
     http_listen: tuple[IPAddress, int] | None = None  # metrics, status page and API; None: off
     state_file: str | None = None  # runtime overrides; None: STATE_DIR/<config name>.state.json
     syncd: Syncd | None = None  # the kernel's connection sync daemon; None: left alone
+    command_user: str | None = None  # checks' and hooks' user; None: nobody under root

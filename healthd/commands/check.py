@@ -184,6 +184,13 @@ def check(ns: argparse.Namespace) -> int:
     except UsageError as exc:
         sys.stderr.write(f"healthd check: {exc}\n")
         return EXIT_CONFIG
+    from healthd import privileges
+
+    try:
+        privileges.apply(config.command_user)  # commands run as the daemon would run them
+    except privileges.PrivilegeError as exc:
+        sys.stderr.write(f"healthd check: {exc}\n")
+        return EXIT_CONFIG
     rows = asyncio.run(run_checks(config, pairs))
     fmt = getattr(ns, "format", "text")
     if fmt == "json":

@@ -76,7 +76,7 @@ def parse_text_with_warnings(
     # every check kind is loaded once here (also when other lines have errors, so none is
     # hidden), so a missing optional package is an error at its virtual's line rather
     # than a failure at the first check
-    found = [*found, *probes.validate(config, checks.load)]
+    found = [*found, *probes.validate(config, checks.load), *_command_user(raw)]
     found += _upstream(text, path, lexed, raw, found)
     if strict:  # configtest --strict: a file ldirectord reads otherwise is an error
         found = [replace(d, severity="error") if d.ldirectord else d for d in found]
@@ -85,6 +85,16 @@ def parse_text_with_warnings(
     if any(d.severity == "error" for d in diagnostics):
         raise ConfigErrors(diagnostics, {path: split_lines(text)})
     return config, diagnostics
+
+
+def _command_user(raw: RawConfig) -> list[Diagnostic]:
+    """Return an error when command_user= names no user of this host (a name lookup)."""
+    from healthd import privileges
+
+    setting = raw.settings.get("command_user")
+    if setting is None or not isinstance(setting.value, str) or privileges.known(setting.value):
+        return []
+    return [Diagnostic(setting.loc, f"unknown command_user {setting.value!r} (no such user)")]
 
 
 def _upstream(

@@ -111,6 +111,7 @@ def build(raw: RawConfig, resolver: Resolver, hostname: str) -> tuple[Config, li
         http_listen=get(raw.settings, "http_listen", tuple),
         state_file=get(raw.settings, "state_file", str),
         syncd=cluster.syncd(raw.settings, b.resolver, b.error),
+        command_user=get(raw.settings, "command_user", str),
     )
     return config, b.diagnostics
 

@@ -93,7 +93,7 @@ def render_config(config: Config) -> str:
         lines.append(f"http_listen={host_text(address)}:{port}")
     lines += [_raw("execute", e) for e in config.execute]
     lines += _syncd(config.syncd)
-    for key in ("callback", "emailalertfrom", "maintenancedir", "state_file"):
+    for key in ("callback", "emailalertfrom", "maintenancedir", "state_file", "command_user"):
         value = getattr(config, key)
         if value is not None:
             lines.append(_raw(key, value))

@@ -71,6 +71,7 @@ SPECS: Final[dict[str, Spec]] = {
     "syncd": Spec(G, _simple(cluster.roles)),  # healthd extension (config/cluster.py)
     "syncd_interface": Spec(G, _simple(cluster.interface)),  # healthd extension
     "syncd_id": Spec(G, _simple(cluster.syncid)),  # healthd extension
+    "command_user": Spec(G, _simple(v.token)),  # healthd extension
     # global and virtual
     "checktimeout": Spec(GV, _SECONDS),
     "negotiatetimeout": Spec(GV, _SECONDS),

@@ -40,6 +40,7 @@ HEALTHD_ONLY: Final = frozenset(
         "syncd",
         "syncd_interface",
         "syncd_id",
+        "command_user",
     )
 )
 _WIDE: Final = "".join(ch for ch in BLANKS if not ch.isascii())

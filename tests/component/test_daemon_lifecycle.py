@@ -194,7 +194,8 @@ async def test_callback_runs_after_reload(tmp_path):
     cfg.write_text("ok\n")
 
     def load_with_callback(p: str) -> Config:
-        return Config(path=p, checkinterval=10, callback=str(script))
+        # the script and its marker live in a root-only tmp_path: run it as root
+        return Config(path=p, checkinterval=10, callback=str(script), command_user="root")
 
     d = Daemon(
         load_with_callback(str(cfg)),

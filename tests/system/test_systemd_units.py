@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import shutil
 import subprocess
 import sys
@@ -14,11 +13,19 @@ UNITS = Path(__file__).resolve().parents[2] / "systemd"
 INSTALLED = "/usr/local/bin/healthd"
 
 
-def _parse(name: str) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=True, delimiters=("=",))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string((UNITS / name).read_text())
-    return parser
+def _parse(name: str) -> dict[str, dict[str, str]]:
+    """Return each section's keys; a key given more than once (ExecStartPre) joins with \\n."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in (UNITS / name).read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current[key] = f"{current[key]}\n{value}" if key in current else value
+    return sections
 
 
 @pytest.mark.parametrize(
@@ -33,7 +40,13 @@ def test_required_keys(name, config):
     assert svc["ExecReload"] == "/bin/kill -HUP $MAINPID"
     # ProtectKernelModules=yes blocks healthd's own modprobe: the unit loads ip_vs first
     assert svc["ProtectKernelModules"] == "yes"
-    assert svc["ExecStartPre"] == "-+/sbin/modprobe ip_vs"
+    modprobe, logfile = svc["ExecStartPre"].split("\n")
+    assert modprobe == "-+/sbin/modprobe ip_vs"
+    # the default logfile= is made the daemon's, as root (+), before it starts
+    assert logfile.startswith("-+/bin/sh -c 'touch /var/log/ldirectord.log && chown healthd:")
+    # least privilege: a static user, only the two capabilities, no way to gain more
+    assert (svc["User"], svc["Group"]) == ("healthd", "healthd")
+    assert "DynamicUser" not in svc
     assert svc["Restart"] == "on-failure"
     assert svc["RestartPreventExitStatus"] == "2"  # config errors do not loop
     assert svc["WatchdogSec"]
@@ -56,6 +69,15 @@ def test_required_keys(name, config):
     assert svc["SystemCallArchitectures"] == "native"
     assert unit["Unit"]["ConditionPathExists"] == config
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_sysusers_file_creates_the_units_user():
+    lines = [
+        line.split()
+        for line in (UNITS / "healthd.sysusers.conf").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert [(kind, name) for kind, name, *_ in lines] == [("u", "healthd")]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")

@@ -162,6 +162,7 @@ GLOBAL_CASES = [
     ("syncd=no", "syncd", Syncd(frozenset(), "")),
     ("syncd_interface=lo\nsyncd=both", "syncd", Syncd(frozenset(SyncRole), "lo")),
     ("syncd_id=7\nsyncd=master\nsyncd_interface=lo", "syncd.syncid", 7),
+    ("command_user=nobody", "command_user", "nobody"),
     ("checktimeout=2", "virtuals[0].check.checktimeout", 2.0),
     ("negotiatetimeout=9", "virtuals[0].check.negotiatetimeout", 9.0),
     ("checkcount=2", "virtuals[0].check.checkcount", 2),

@@ -75,6 +75,10 @@ REJECTED = [
         "t.cf:2:23: error: announce_fallback must be 'yes' or 'no', not 'maybe'",
     ),
     (
+        "command_user=two words\n",
+        "t.cf:1:17: error: invalid command_user 'two words' (no blanks allowed)",
+    ),
+    (
         "virtual=192.0.2.10:80\n    checktimeout=abc\n",
         "t.cf:2:18: error: invalid checktimeout 'abc' (expected a number of seconds greater than 0)",
     ),
