@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 from checks import _runas
+from checks._util import LOCAL
 from checks.base import CheckOptionError, Reason, Result, Target, host_text, timed
 
 STDERR_LIMIT: Final = 4096  # bytes of stderr kept for the detail; the rest is drained
@@ -53,7 +55,10 @@ async def run(argv: Sequence[str], seconds: float, name: str) -> Result:
             **run_as.spawn_options(),  # type: ignore[arg-type]
         )
     except OSError as exc:
-        return sw.down(Reason.EXEC_FAILED, f"cannot run {argv[0]}: {exc.strerror or exc}")
+        # no descriptor for the pipe, no process or memory for the fork: healthd's shortage
+        local = exc.errno in LOCAL or exc.errno == errno.EAGAIN
+        reason = Reason.LOCAL_ERROR if local else Reason.EXEC_FAILED
+        return sw.down(reason, f"cannot run {argv[0]}: {exc.strerror or exc}")
     try:
         async with asyncio.timeout(seconds):
             stderr = await _read_stderr(proc)

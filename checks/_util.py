@@ -21,6 +21,8 @@ _UNREACHABLE = frozenset(
     {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.EADDRNOTAVAIL}
 )
 _RESET = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+# healthd's own shortage, not the real's fault: no descriptor, no buffer, no memory
+LOCAL = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 def option_bool(options: Mapping[str, str], key: str, default: bool = False) -> bool:
@@ -57,8 +59,12 @@ def classify(exc: BaseException) -> tuple[Reason, str]:
         return Reason.UNREACHABLE, f"name resolution failed: {exc.strerror or exc}"
     if isinstance(exc, EOFError):  # asyncio.IncompleteReadError and friends
         return Reason.RESET, "connection closed by peer"
+    if isinstance(exc, MemoryError):
+        return Reason.LOCAL_ERROR, "out of memory"
     if isinstance(exc, OSError):
         detail = os.strerror(exc.errno) if exc.errno else (str(exc) or type(exc).__name__)
+        if exc.errno in LOCAL:
+            return Reason.LOCAL_ERROR, detail
         if exc.errno in _REFUSED:
             return Reason.REFUSED, detail
         if exc.errno in _UNREACHABLE:

@@ -36,7 +36,10 @@ class Reason(enum.StrEnum):
     AUTH_FAILED = "auth_failed"  # login/bind rejected
     EXIT_STATUS = "exit_status"  # external command exited non-zero
     EXEC_FAILED = "exec_failed"  # the check could not run (command missing, no permission)
-    INTERNAL_ERROR = "internal_error"  # the check itself crashed (set by the scheduler)
+    INTERNAL_ERROR = "internal_error"  # the check itself crashed (kept for old logs; see below)
+    # healthd could not run the check (no file descriptor, no buffer, no memory, the check
+    # crashed): says nothing about the real, never counted against its health
+    LOCAL_ERROR = "local_error"
     # Set by healthd around the checks, never by a check itself:
     CONFIG_ERROR = "config_error"  # the check's options were rejected (CheckOptionError)
     CHECK_UNAVAILABLE = "check_unavailable"  # the check kind could not be loaded
@@ -58,6 +61,7 @@ AUTH_FAILED: Final = Reason.AUTH_FAILED
 EXIT_STATUS: Final = Reason.EXIT_STATUS
 EXEC_FAILED: Final = Reason.EXEC_FAILED
 INTERNAL_ERROR: Final = Reason.INTERNAL_ERROR
+LOCAL_ERROR: Final = Reason.LOCAL_ERROR
 CONFIG_ERROR: Final = Reason.CONFIG_ERROR
 CHECK_UNAVAILABLE: Final = Reason.CHECK_UNAVAILABLE
 MAINTENANCE: Final = Reason.MAINTENANCE

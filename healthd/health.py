@@ -16,10 +16,17 @@ perform_svr_state table:
     down   no      up      successes+1, failures=0; successes <  R down       -
     down   no      up      successes+1, failures=0; successes >= R up         up("ok")
     any    yes     any     counters updated as above               down       -
+    any    any     local   counters kept, local_errors+1           unchanged  -  (healthd's
+                                                                                  own failure)
     up     -> force(reason)                                        down       down(reason)
     down   -> force(reason)                                        down       -  (now forced)
     forced -> release()                                            down       -  (next success
                                                                                   counts to R)
+
+A `local` result (reason local_error: healthd could not run the check, out of descriptors,
+buffers or memory, or the check crashed) says nothing about the real: it is kept as the last
+result and counted in local_errors, never in failures, so healthd never removes (or
+restores) a real because it failed itself.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from checks.base import Result, host_text
+from checks.base import Reason, Result, host_text
 from healthd.model import CheckSpec, CheckType, Config, IPAddress, Proto, Real, Virtual
 
 
@@ -50,6 +57,7 @@ class Health:
     last: Result | None = None
     since: float = 0.0  # when `up` last changed (or the entry was created)
     forced: str | None = None  # why the real is held down regardless of checks ("maintenance")
+    local_errors: int = 0  # consecutive results healthd could not get (reason local_error)
 
     @property
     def is_up(self) -> bool:
@@ -80,6 +88,12 @@ def observe(
     health: Health, result: Result, *, failurecount: int, rise: int = 1, now: float
 ) -> tuple[Health, Transition | None]:
     """Fold one check result into `health`; return the new health and the transition, if any."""
+    if result.reason == Reason.LOCAL_ERROR:
+        # healthd's own failure: the real's streaks stand, no transition either way
+        counts = (health.failures, health.successes)
+        return Health(
+            health.up, *counts, result, health.since, health.forced, health.local_errors + 1
+        ), None
     if result.up:
         successes, failures = health.successes + 1, 0
     else:

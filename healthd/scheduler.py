@@ -1,7 +1,7 @@
 """Runs probes: one task per check key, a jittered first run, then one run per interval.
 
 Bounds the checks in flight with one FIFO Limiter, bounds each run with a coarse timeout,
-turns a crashing check into Result(DOWN, "internal_error") and hands every result to a sink.
+turns a crashing check into Result(DOWN, "local_error") and hands every result to a sink.
 Judges nothing: health and the IPVS table are the engine's business.
 
 Under overload (a slow or busy machine: more checks due than the CPU can run) the bound
@@ -280,7 +280,10 @@ class Scheduler:
 async def run_once(
     probe: Probe, bound: logs.Logger, *, clock: Clock | None = None, grace: float = GRACE
 ) -> Result:
-    """Run a probe once, cut at its timeout + grace; a crash is Result(DOWN, internal_error)."""
+    """Run a probe once, cut at its timeout + grace; a crash is Result(DOWN, local_error).
+
+    A crash is healthd's own failure, not the real's: health.observe never counts it.
+    """
     clock = clock or SystemClock()
     start = clock.monotonic()
     limit = probe.timeout + grace
@@ -290,9 +293,9 @@ async def run_once(
     except TimeoutError:
         result = Result.down("timeout", f"no result within {limit:g}s", clock.monotonic() - start)
     except Exception as exc:  # noqa: BLE001 - isolation boundary, logged with traceback
-        bound.exception(logs.CHECK_CRASHED, reason="internal_error")
-        detail = f"{type(exc).__name__}: {exc}"
-        result = Result.down("internal_error", detail, clock.monotonic() - start)
+        bound.exception(logs.CHECK_CRASHED, reason="local_error")
+        detail = f"check crashed: {type(exc).__name__}: {exc}"
+        result = Result.down("local_error", detail, clock.monotonic() - start)
     bound.debug(
         logs.CHECK_RESULT,
         status=str(result.status),

@@ -52,6 +52,8 @@ def virtual_view(
                 "up": key_up(virtual, key, book, book.forced),
                 "maintenance": key in book.forced,
                 "failures": health.failures if health is not None else 0,
+                # checks healthd itself could not run (local_error): not the real's failures
+                "local_errors": health.local_errors if health is not None else 0,
                 "weight": real.weight,
                 "kernel_weight": dest.weight if dest is not None else None,
                 "last": result_view(health.last if health is not None else None),

@@ -23,7 +23,12 @@ from checks.base import CheckOptionError, Reason
         (ConnectionResetError(errno.ECONNRESET, "x"), Reason.RESET),
         (BrokenPipeError(errno.EPIPE, "x"), Reason.RESET),
         (OSError(errno.ETIMEDOUT, "x"), Reason.TIMEOUT),
-        (OSError(errno.EMFILE, "x"), Reason.NETWORK_ERROR),
+        (OSError(errno.EMFILE, "x"), Reason.LOCAL_ERROR),  # healthd's shortage, not the real's
+        (OSError(errno.ENFILE, "x"), Reason.LOCAL_ERROR),
+        (OSError(errno.ENOBUFS, "x"), Reason.LOCAL_ERROR),
+        (OSError(errno.ENOMEM, "x"), Reason.LOCAL_ERROR),
+        (MemoryError(), Reason.LOCAL_ERROR),
+        (OSError(errno.EPROTO, "x"), Reason.NETWORK_ERROR),
         (OSError("no errno"), Reason.NETWORK_ERROR),
         (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), Reason.UNREACHABLE),
         (ssl.SSLError(1, "[SSL] wrong version number"), Reason.TLS_ERROR),

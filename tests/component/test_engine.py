@@ -265,7 +265,7 @@ async def test_reload_removes_virtuals_it_owned_and_keeps_probes_running(harness
     assert h.script.count(R2) == 1  # its probe stopped with the reload
 
 
-async def test_a_crashing_check_is_a_failure_and_the_engine_goes_on(harnesses, logs_captured):
+async def test_a_crashing_check_is_healthds_failure_not_the_reals(harnesses, logs_captured):
     h = Harness(config(virtual(real(R1), real(R2), quiescent=True)))
     harnesses.append(h)
     h.script.set(R2, True, RuntimeError("bug in a check"), True)
@@ -274,7 +274,9 @@ async def test_a_crashing_check_is_a_failure_and_the_engine_goes_on(harnesses, l
     crashed = events(logs_captured, "check.crashed")
     assert len(crashed) == 1
     assert crashed[0]["exc_info"] is True
-    assert events(logs_captured, "real.down")[0]["reason"] == "internal_error"
+    # a local_error: the real keeps its weight, no transition, the engine goes on
+    assert events(logs_captured, "real.down") == []
+    assert (await h.weights())[SVC][f"{R2}:80"] == 1
     await h.clock.advance(10)
     assert (await h.weights())[SVC][f"{R2}:80"] == 1
     assert not h.task.done()
@@ -417,6 +419,7 @@ async def test_snapshot_shows_health_last_result_and_kernel_weight(harnesses):
         "up": False,
         "maintenance": False,
         "failures": 1,
+        "local_errors": 0,
         "weight": 1,
         "kernel_weight": 0,
         "last": {

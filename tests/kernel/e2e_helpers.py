@@ -335,7 +335,12 @@ class Healthd:
 
     def start(self) -> None:
         """Start healthd and wait until it has reconciled the table (daemon.started)."""
-        argv = self.topo.director.argv([sys.executable, "-m", "healthd", "-c", str(self.config)])
+        self._spawn(
+            self.topo.director.argv([sys.executable, "-m", "healthd", "-c", str(self.config)])
+        )
+
+    def _spawn(self, argv: list[str]) -> None:
+        """Run ARGV (a healthd in the director) and wait until it has reconciled the table."""
         seen = len(self.events("daemon.started"))
         with self.out_path.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -7,6 +7,7 @@ from ipaddress import ip_address
 import pytest
 
 from checks.base import Result
+from healthd import health as hl
 from healthd.health import (
     CheckKey,
     Health,
@@ -218,3 +219,20 @@ def test_key_str_brackets_ipv6():
 
 def test_transition_str_names_kind_and_reason():
     assert str(Transition(Kind.DOWN, "timeout", "no answer", 3)) == "down reason=timeout"
+
+
+@pytest.mark.parametrize("up", [True, False])
+def test_a_local_error_never_moves_a_real(up):
+    # healthd could not run the check (EMFILE, ENOBUFS, a crash): no failure, no success
+    local = Result.down("local_error", "Too many open files")
+    h = hl.Health(up=up, failures=0 if up else 3, successes=2 if up else 0, since=5.0)
+    for n in range(1, 20):
+        h, transition = hl.observe(h, local, failurecount=1, rise=1, now=float(n))
+        assert transition is None
+    assert (h.up, h.failures, h.successes, h.since) == (up, 0 if up else 3, 2 if up else 0, 5.0)
+    assert h.local_errors == 19
+    assert h.last is local  # shown as the last result, so status says why
+    # the next real result counts as if the local errors had not been
+    h2, transition = hl.observe(h, Result.down("refused", ""), failurecount=2, now=30.0)
+    assert transition is None  # up: first failure of two; down: stays down
+    assert (h2.failures, h2.local_errors) == (1 if up else 4, 0)

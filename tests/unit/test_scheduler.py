@@ -140,7 +140,7 @@ async def test_timeout_turns_into_a_down_result():
     assert not result.up
 
 
-async def test_a_crash_is_internal_error_with_traceback_logged():
+async def test_a_crash_is_local_error_with_traceback_logged():
     class Buggy:
         kind = "stub"
         timeout = 1.0
@@ -150,8 +150,8 @@ async def test_a_crash_is_internal_error_with_traceback_logged():
 
     with capture_logs() as captured:
         result = await run_once(Buggy(), logs.get_logger().bind(real="198.51.100.1:80"))
-    assert result.reason == "internal_error"
-    assert "KeyError" in result.detail
+    assert result.reason == "local_error"
+    assert result.detail.startswith("check crashed: KeyError")
     crashed = [e for e in captured if e["event"] == logs.CHECK_CRASHED]
     assert crashed[0]["real"] == "198.51.100.1:80"
     assert crashed[0]["exc_info"] is True
