@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, cast
 
+from checks._chunked import ChunkError, Dechunker
 from checks._exchange import Exchange
 from checks.base import host_text
 
@@ -84,31 +85,6 @@ def _parse_head(buf: bytes | bytearray, end: int) -> _Head:
     return _Head(int(code), reason.strip(), headers, end + 4)
 
 
-def _dechunk(data: bytes | bytearray, limit: int) -> bytes | None:
-    """Decode a chunked body; None while it is incomplete. Stops at `limit` bytes."""
-    out = bytearray()
-    pos = 0
-    while True:
-        eol = data.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(bytes(data[pos:eol]).split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise ProtocolError("malformed chunk size") from None
-        if size < 0:
-            raise ProtocolError("malformed chunk size")
-        if size == 0:
-            return bytes(out)  # the last chunk; trailers are not needed
-        start = eol + 2
-        out += data[start : min(start + size, start + limit - len(out))]
-        if len(out) >= limit:
-            return bytes(out[:limit])
-        if len(data) < start + size + 2:
-            return None
-        pos = start + size + 2
-
-
 class _Framer:
     """Knows when a response in the buffer is complete, and cuts it into a Response.
 
@@ -122,7 +98,7 @@ class _Framer:
         self.head: _Head | None = None
         self.error: ProtocolError | None = None
         self.done = False  # complete, or broken: nothing more to read
-        self._chunked = False
+        self._chunks: Dechunker | None = None  # a chunked body, decoded as it arrives
         self._length: int | None = None  # Content-Length, when given
         self._want = 0  # body bytes that complete a response that is not chunked
 
@@ -134,12 +110,14 @@ class _Framer:
             head = self.head or self._read_head(buf)
             if head is None:
                 return False
-            if self._chunked:
-                self.done = _dechunk(buf[head.end :], self.limit) is not None
+            if self._chunks is not None:
+                self.done = self._chunks.feed(buf)
             else:
                 self.done = len(buf) - head.end >= self._want
         except ProtocolError as exc:
             self.error, self.done = exc, True
+        except ChunkError as exc:
+            self.error, self.done = ProtocolError(str(exc)), True
         return self.done
 
     def _read_head(self, buf: bytearray) -> _Head | None:
@@ -159,7 +137,7 @@ class _Framer:
             break
         if not (self.head_only or head.status in _NO_BODY):
             if "chunked" in head.headers.get("transfer-encoding", "").lower():
-                self._chunked = True
+                self._chunks = Dechunker(head.end, self.limit)
             else:
                 text = head.headers.get("content-length")
                 if text is not None:
@@ -182,11 +160,10 @@ class _Framer:
                 raise NoAnswerError("server closed the connection without answering")
             raise ProtocolError("connection closed inside the response head")
         data = buf[head.end :]
-        if self._chunked:
-            decoded = _dechunk(data, self.limit)
-            if decoded is None:
+        if self._chunks is not None:
+            if not self._chunks.done:
                 raise ProtocolError("connection closed inside a chunked body")
-            body = decoded
+            body = bytes(self._chunks.body)
         else:
             if self._length is not None and len(data) < self._want:
                 raise ProtocolError(f"body ended after {len(data)} of {self._length} bytes")

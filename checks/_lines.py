@@ -25,6 +25,7 @@ BODY_MISMATCH = Reason.BODY_MISMATCH  # the answer did not match `receive`
 
 MAX_LINE = 8192  # longest reply line we read
 MAX_BODY = 1 << 20  # most bytes of content we read to match `receive`
+MAX_REPLY_LINES = 1024  # lines of one multi-line reply; a server sending more is broken
 CLOSE_GRACE = 1.0  # seconds a polite close may take before the socket is dropped
 
 
@@ -75,7 +76,11 @@ class LineStream:
         if not code.isdigit():
             raise ProtocolFailure(PROTOCOL_ERROR, f"not a reply: {shorten(line)}")
         text = line
+        lines = 1
         while len(line) > 3 and line[3] == "-":
+            lines += 1
+            if lines > MAX_REPLY_LINES:
+                raise ProtocolFailure(PROTOCOL_ERROR, f"reply of more than {MAX_REPLY_LINES} lines")
             line = await self.readline()
             if line[:3] == code and line[3:4] != "-":
                 break
