@@ -27,7 +27,7 @@ class PrivilegeError(HealthdError):
 def _entry(name: str) -> pwd.struct_passwd | None:
     try:
         return pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
-    except (KeyError, OverflowError):
+    except (KeyError, OverflowError, ValueError):  # ValueError: a NUL in the name
         return None
 
 

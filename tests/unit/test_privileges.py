@@ -161,3 +161,12 @@ def test_a_daemon_with_ambient_caps_gives_its_commands_none():
     assert done.returncode == 0, done.stderr
     # without the drop the command inherits the caps (down); with it, it has none (up)
     assert done.stdout.split() == ["down", "up"]
+
+
+def test_a_nul_in_the_user_is_a_located_error_not_a_crash():
+    # found by tests/unit/test_config_fuzz.py: pwd.getpwnam raises ValueError on a NUL
+    with pytest.raises(ConfigErrors) as caught:
+        parse_text("command_user=a\x00b\n", "t.cf")
+    assert [str(d) for d in caught.value.errors] == [
+        "t.cf:1:14: error: unknown command_user 'a\\x00b' (no such user)"
+    ]
