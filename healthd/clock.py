@@ -61,6 +61,16 @@ class FakeClock:
         for _ in range(self._settle_rounds):
             await asyncio.sleep(0)
 
+    async def jump(self, seconds: float) -> None:
+        """Leap forward at once (a suspended VM, a stalled process): every sleeper already
+        due wakes in the same turn, once, as a real loop does after a stall."""
+        self._now += seconds
+        while self._timers and self._timers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._timers)
+            if not fut.done():
+                fut.set_result(None)
+        await self.settle()
+
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper in deadline order and letting it run."""
         target = self._now + seconds

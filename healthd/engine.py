@@ -190,6 +190,8 @@ class Engine:
             slot.health, result, failurecount=key.failurecount, rise=key.rise, now=self._now()
         )
         slot.health = new
+        if new.local_errors == 1:  # healthd's own failure: once per streak, never a transition
+            self._local_error(slot, result)
         if self.plugins.want_results:
             for virtual, real in slot.members:
                 await self.plugins.on_result(virtual, real, result)
@@ -198,6 +200,17 @@ class Engine:
         self.kernel.mark(slot.services)
         for virtual, real in slot.members:
             await self._transition(virtual, real, new, transition, result)
+
+    def _local_error(self, slot: Slot, result: Result) -> None:
+        virtual, real = slot.members[0]
+        log.warning(
+            logs.CHECK_LOCAL_ERROR,
+            virtual=virtual.name,
+            real=real.endpoint,
+            check=probes.describe(virtual),
+            detail=result.detail,
+            up=slot.health.up,
+        )
 
     async def _transition(
         self,

@@ -68,6 +68,7 @@ class FakeDriver:
         self.syncd: dict[str, SyncDaemon] = {}  # role -> the sync daemon running
         self._services: dict[ServiceKey, _Entry] = {}
         self._failures: list[int] = []
+        self._dump_failures: list[int] = []
         self._counters: dict[tuple[ServiceKey, DestKey], Counters] = {}
         for key, entry in (table.services if table is not None else {}).items():
             self._services[key] = _Entry(entry.service, dict(entry.dests))
@@ -75,6 +76,11 @@ class FakeDriver:
     def fail_next(self, err: int, count: int = 1) -> None:
         """Make the next `count` applied ops fail with kernel errno `err` (for tests)."""
         self._failures.extend([err] * count)
+
+    def fail_dumps(self, err: int, count: int = 1) -> None:
+        """Make the next `count` dumps fail with `err` (ENOBUFS: the kernel's answers to a
+        large dump overran the socket's buffer; the netlink driver then reconnects)."""
+        self._dump_failures.extend([err] * count)
 
     def set_counters(self, service: ServiceKey, dest: DestKey, counters: Counters) -> None:
         """Make the dump report these traffic counters for a destination (for tests).
@@ -87,6 +93,8 @@ class FakeDriver:
     async def dump(self) -> Table:
         """Return a snapshot of the table, in insertion order, with the counters set."""
         self._check_open()
+        if self._dump_failures:
+            raise error(None, self._dump_failures.pop(0))
         services = {}
         for key, e in self._services.items():
             dest_counters = {k: self._counters.get((key, k), Counters()) for k in e.dests}
