@@ -499,3 +499,42 @@ async def test_an_unreadable_dump_reply_is_a_driver_error_not_a_crash(pair):
     assert info.value.errno == errno.EBADMSG
     assert "\n" not in str(info.value)
     await driver.aclose()
+
+
+class _Overrun(socket.socket):
+    """A netlink socket whose receive buffer overflowed during a dump (ENOBUFS)."""
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        raise OSError(errno.ENOBUFS, os.strerror(errno.ENOBUFS))
+
+
+async def test_enobufs_during_a_dump_drops_the_socket_and_the_next_dump_reconnects(monkeypatch):
+    # kernel: a dump whose answers overran the socket's buffer loses messages; the socket's
+    # state is unknown, so the driver must not read on it again
+    opened: list[socket.socket] = []
+    peers: list[socket.socket] = []
+
+    async def connect(self):
+        ours, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if not opened:
+            ours = _Overrun(fileno=ours.detach())
+        ours.setblocking(False)
+        kernel.send(_nlmsg(w.NLMSG_DONE, 1, bytes(4)))  # an empty table, for a good socket
+        opened.append(ours)
+        peers.append(kernel)
+        chan = netlink._Channel(ours)
+        chan.family = 0x21
+        return chan
+
+    monkeypatch.setattr(netlink.NetlinkDriver, "_connect", connect)
+    driver = netlink.NetlinkDriver()
+    with pytest.raises(DriverError) as info:
+        await driver.dump()
+    assert info.value.errno == errno.ENOBUFS
+    assert driver._sock is None
+    assert opened[0].fileno() == -1  # closed, never read again
+    assert (await driver.dump()).services == {}
+    assert len(opened) == 2
+    await driver.aclose()
+    for s in (*opened, *peers):
+        s.close()
