@@ -221,18 +221,24 @@ async def settle(engine: Any, driver: Any, record: Record, n: int, variant: int)
     record.settles.append((time.monotonic(), diffs == 0, diffs))
 
 
-async def soak(n: int, duration: float, seed: int = 13) -> Record:
-    """Run the soak for `duration` seconds on n reals; return what it did and saw."""
+async def soak(n: int, duration: float, seed: int = 13, *, quiet: bool = True) -> Record:
+    """Run the soak for `duration` seconds on n reals; return what it did and saw.
+
+    `quiet` sets the process up as the daemon is (logs cached, sent nowhere here; the
+    collector tuned); a test passes False to leave the process as it found it.
+    """
     from healthd import heap, logs
     from healthd.config import parse_text
     from healthd.engine import Engine
     from healthd.ipvs.fake import FakeDriver
 
     FAILING.clear()
-    logs.configure(False, os.devnull, cache=True)
+    if quiet:
+        logs.configure(False, os.devnull, cache=True)
     variants = [parse_text(config_text(n, v), f"soak-{v}.cf") for v in (0, 1)]
     record, rng, driver = Record(), random.Random(seed), FakeDriver()
-    heap.tune()
+    if quiet:
+        heap.tune()
     engine = Engine(variants[0], driver, listeners=[_listener(record)], check_factory=_factory)
     task = asyncio.create_task(engine.run())
     reals = [f"{address(i)}:80" for i in range(n)]

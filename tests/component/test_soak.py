@@ -26,7 +26,7 @@ def _soak():
 
 async def test_a_short_soak_keeps_every_invariant():
     soak = _soak()
-    record = await soak.soak(300, 20.0)
+    record = await soak.soak(300, 20.0, quiet=False)
     v = soak.verdict(record)
     assert v["errors"] == []
     assert v["flips"] > 300  # the 300 first ups and the churn
