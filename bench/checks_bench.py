@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from _nginx import Backend
+from _results import write_block
 
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- supervisor:begin (written by bench/checks_bench.py) -->"
@@ -265,21 +266,6 @@ def machine_note(args: argparse.Namespace, load: str, pressure: str) -> list[str
     ]
 
 
-def write_section(path: Path, body: list[str]) -> None:
-    """Replace the generated part of the Supervisor section; keep every other section."""
-    block = "\n".join([BEGIN, *body, END])
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    elif SECTION in text:
-        head, rest = text.split(SECTION, 1)
-        text = f"{head}{SECTION}\n\n{block}\n{rest.lstrip(chr(10))}"
-    else:
-        text = f"{text.rstrip()}\n\n{SECTION}\n\n{block}\n"
-    path.write_text(text)
-
-
 def _proc(path: str) -> str:
     try:
         return Path(path).read_text().split("\n")[0].strip()
@@ -330,7 +316,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1))
     if args.write:
-        write_section(args.write, body)
+        write_block(args.write, SECTION, BEGIN, END, body)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 
 from _checkers import INTERVAL, write_config
 from _nginx import Backend
+from _results import write_block
 
 BEGIN = "<!-- scrape:begin (written by bench/scrape_bench.py) -->"
 END = "<!-- scrape:end -->"
@@ -204,17 +205,6 @@ def report(r: dict[str, Any], load: str, nice: int = 0) -> list[str]:
     ]
 
 
-def write_section(path: Path, body: list[str]) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = "\n".join([BEGIN, *body, END])
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000)
@@ -242,7 +232,7 @@ def main() -> None:
     body = report(result, load, args.nice)
     print("\n".join(body))
     if args.write:
-        write_section(args.write, body)
+        write_block(args.write, SECTION, BEGIN, END, body)
 
 
 if __name__ == "__main__":

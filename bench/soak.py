@@ -32,6 +32,8 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+from _results import write_block
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from checks.base import CheckContext, Result, Target
@@ -334,17 +336,6 @@ def report(v: dict[str, Any], n: int, duration: float, load: str) -> list[str]:
     ]
 
 
-def write_section(path: Path, body: list[str]) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = "\n".join([BEGIN, *body, END])
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000)
@@ -361,7 +352,7 @@ def main() -> None:
     body = report(verdict(record), args.n, args.duration, load)
     print("\n".join(body))
     if args.write:
-        write_section(args.write, body)
+        write_block(args.write, SECTION, BEGIN, END, body)
 
 
 if __name__ == "__main__":

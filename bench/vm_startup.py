@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _daemons import INTERVAL, command, stop, usage
 from _nginx import Backend
+from _results import write_block
 
 DAEMONS = ("keepalived", "healthd")
 BEGIN, END = "<!-- vm-startup:begin -->", "<!-- vm-startup:end -->"
@@ -239,17 +240,6 @@ def machine_note(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def write_section(path: Path, body: list[str]) -> None:
-    text = path.read_text()
-    block = "\n".join([BEGIN, *body, END])
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}\n"
-    path.write_text(text)
-
-
 def in_vm(argv: list[str]) -> int:
     """Re-run this script inside the test VM (one boot for the whole run)."""
     checkout = Path(__file__).resolve().parents[1]
@@ -319,7 +309,7 @@ def main() -> int:
             body += table(n, pair["keepalived"], pair["healthd"], args.limit)
     print("\n".join(body))
     if args.write:
-        write_section(args.write, body)
+        write_block(args.write, SECTION, BEGIN, END, body)
     return 0
 
 
