@@ -32,9 +32,10 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from _results import write_block
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by path (tests)
+
+from _results import write_block
 
 from checks.base import CheckContext, Result, Target
 
