@@ -149,6 +149,12 @@ class World:
     directors: dict[str, Director] = field(default_factory=dict)
     reals: dict[str, Netns] = field(default_factory=dict)
 
+    def healthd_everywhere(self) -> None:
+        """Start healthd (with the sync daemon) on each director where it does not run."""
+        for d in self.directors.values():
+            if d.healthd is None or d.healthd.proc is None or d.healthd.proc.poll() is not None:
+                d.start_healthd(syncd=True)
+
     def nexthops(self) -> set[str]:
         """Return the router's next hops for the VIP (empty while it has no route)."""
         out = self.router.run(["ip", "route", "show", f"{VIP}/32"]).stdout

@@ -212,9 +212,7 @@ def test_keepalived_vrrp_moves_the_vip_and_the_backups_healthd_serves(
     world: World, tmp_path: Path
 ) -> None:
     d1, d2 = world.directors["d1"], world.directors["d2"]
-    for d in (d1, d2):
-        if d.healthd is None or d.healthd.proc is None or d.healthd.proc.poll() is not None:
-            d.start_healthd(syncd=True)
+    world.healthd_everywhere()
     master, backup = d1.start_keepalived(150), d2.start_keepalived(100)
     wait_for(lambda: d1.holds(VRRP_VIP) or None, "d1 is the VRRP master")
     until = tmp_path / "until"
@@ -247,9 +245,7 @@ def test_an_established_connection_survives_the_loss_of_its_director(
     world: World, tmp_path: Path
 ) -> None:
     d1, d2 = world.directors["d1"], world.directors["d2"]
-    for d in (d1, d2):
-        if d.healthd is None or d.healthd.proc is None or d.healthd.proc.poll() is not None:
-            d.start_healthd(syncd=True)
+    world.healthd_everywhere()
     world.wait_nexthops({D1, D2}, "ECMP over both directors")
     for d in (d1, d2):
         daemons = d.ipvsadm("-L", "--daemon")

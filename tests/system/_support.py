@@ -40,15 +40,26 @@ def wait_for(what: Callable[[], object], deadline: float = DEADLINE) -> object:
         time.sleep(0.1)
 
 
-class Backend:
-    """An HTTP server on 127.0.0.1 whose /ok.html answers "ok", or 500 when failing."""
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # dozens of checks connect at once
 
-    def __init__(self) -> None:
+
+class Backend:
+    """An HTTP server on 127.0.0.1 whose /ok.html answers "ok", or 500 when failing.
+
+    `delay` seconds pass before each answer (0 by default): a slow real, many checks in
+    flight at once.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
         self.failing = False
+        self.delay = delay
         backend = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if backend.delay:
+                    time.sleep(backend.delay)
                 code, body = (500, b"broken") if backend.failing else (200, b"ok")
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(body)))
@@ -58,7 +69,7 @@ class Backend:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

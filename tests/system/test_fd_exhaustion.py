@@ -15,43 +15,12 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.system._support import healthd, wait_for
+from tests.system._support import Backend, healthd, wait_for
 
 REALS = 40
-
-
-class SlowBackend:
-    """An HTTP server on 127.0.0.1 answering "ok" after `delay` seconds."""
-
-    def __init__(self) -> None:
-        self.delay = 0.5
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                time.sleep(backend.delay)
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        ThreadingHTTPServer.request_queue_size = 128
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def config(tmp: Path, port: int) -> Path:
@@ -114,7 +83,7 @@ def status(cfg: Path, env: dict[str, str]) -> list[dict[str, object]]:
 
 
 def test_healthd_degrades_and_recovers_when_descriptors_run_out(tmp_path):
-    backend = SlowBackend()
+    backend = Backend(delay=0.5)
     env = dict(os.environ, HEALTHD_DRIVER="fake", HEALTHD_RUNDIR=str(tmp_path),
                HEALTHD_PIDDIR=str(tmp_path))  # fmt: skip
     env.pop("NOTIFY_SOCKET", None)
